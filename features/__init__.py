@@ -1,0 +1,1 @@
+"""Pure, deterministic features and the canonical return-case schema (no I/O, no models)."""

@@ -1,0 +1,50 @@
+"""`triage simulate` from the command line: output files, a summary, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from features.schema import ReturnCase
+from training.cli import app
+
+runner = CliRunner()
+
+
+def test_simulate_writes_a_world(tmp_path: Path) -> None:
+    out = tmp_path / "world"
+    args = ["simulate", "--returns", "400", "--photos", "6", "--seed", "4", "--out", str(out)]
+    result = runner.invoke(app, [*args, "--cases-jsonl", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "returns" in result.output and "400" in result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["seed"] == 4 and manifest["summary"]["returns"] == 400
+    assert set(manifest["files"]) == {
+        f"{t}.parquet"
+        for t in ("customers", "items", "warehouses", "inspectors", "orders", "returns", "photos")
+    }
+    assert len(list((out / "photos").glob("*.jpg"))) == 6
+    assert len(pd.read_parquet(out / "returns.parquet")) == 400
+    lines = (out / "cases.jsonl").read_text().splitlines()
+    assert len(lines) == 400
+    ReturnCase.model_validate(json.loads(lines[0])["case"])
+
+
+def test_bad_options_are_refused_naming_the_option(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["simulate", "--returns", "0", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "--returns" in result.output
+    result = runner.invoke(app, ["simulate", "--photos", "-1", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "--photos" in result.output
+
+
+def test_bad_config_file_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "world.yml"
+    config.write_text("start_date: 2025-01-01\n")
+    result = runner.invoke(app, ["simulate", "--config", str(config), "--out", str(tmp_path / "w")])
+    assert result.exit_code != 0
+    assert "segments" in str(result.exception) or "segments" in result.output

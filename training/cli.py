@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -120,6 +120,199 @@ def run(
         cases_jsonl=False,
         workers=2,
     )
+
+
+FAMILIES = ("reason",)
+models_app = typer.Typer(
+    help="List, promote and roll back registered models.", no_args_is_help=True
+)
+predict_app = typer.Typer(help="Batch predictions with the champion model.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+app.add_typer(predict_app, name="predict")
+
+
+def _family(name: str) -> Any:
+    if name == "reason":
+        from training.pipelines.reason import ReasonFamily
+
+        return ReasonFamily()
+    raise typer.BadParameter(f"unknown family {name!r}; choose from {', '.join(FAMILIES)}")
+
+
+@app.command()
+def train(
+    family: Annotated[str, typer.Argument(help=f"Model family: {', '.join(FAMILIES)} or all.")],
+    params: Annotated[
+        Path | None, typer.Option("--params", help="Parameters YAML (default: packaged).")
+    ] = None,
+    profile: Annotated[str, typer.Option("--profile", help="fast or full.")] = "full",
+) -> None:
+    """Train a family: data -> features -> fit -> evaluate -> gate -> register (MLflow)."""
+    from models.settings import get_settings
+    from training.pipelines.runner import load_params, run_pipeline
+
+    names = FAMILIES if family == "all" else (family,)
+    for name in names:
+        pipeline = _family(name)
+        try:
+            family_params = load_params(name, profile, params)
+        except (ValueError, FileNotFoundError) as exc:
+            raise typer.BadParameter(str(exc)) from exc
+        outcome = run_pipeline(pipeline, family_params, get_settings())
+        table = Table(title=f"{name}: run {outcome.run_id}, version {outcome.version}")
+        table.add_column("model")
+        table.add_column("metric")
+        table.add_column("value", justify="right")
+        for model_name, metrics in outcome.metrics.items():
+            for metric, value in sorted(metrics.items()):
+                table.add_row(model_name, metric, f"{value:.4f}")
+        console.print(table)
+        verdict = "promoted to champion" if outcome.promoted else "not promoted"
+        console.print(f"gate: {outcome.gate.summary()} -> version {outcome.version} {verdict}")
+
+
+@models_app.command("list")
+def models_list(
+    name: Annotated[str, typer.Argument(help="Registered model name.")] = "reason",
+) -> None:
+    """List the versions of a model, its champion and the history of champion changes."""
+    from models.registry import Registry, RegistryError
+    from models.settings import get_settings
+
+    registry = Registry(get_settings())
+    try:
+        versions = registry.versions(name)
+    except RegistryError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    table = Table(title=f"{name} versions")
+    for column in ("version", "created", "aliases", "gate", "run"):
+        table.add_column(column)
+    for v in versions:
+        table.add_row(
+            v.version,
+            v.created_at.strftime("%Y-%m-%d %H:%M"),
+            ",".join(v.aliases),
+            v.tags.get("gate", ""),
+            (v.run_id or "")[:12],
+        )
+    console.print(table)
+    history = Table(title=f"{name} champion history")
+    for column in ("at", "action", "version", "previous", "actor", "reason"):
+        history.add_column(column)
+    for e in registry.history(name):
+        history.add_row(
+            e.at.strftime("%Y-%m-%d %H:%M:%S"),
+            e.action,
+            e.version,
+            e.previous_version or "",
+            e.actor,
+            e.reason,
+        )
+    console.print(history)
+
+
+@models_app.command("promote")
+def models_promote(
+    name: Annotated[str, typer.Argument(help="Registered model name.")],
+    version: Annotated[str, typer.Argument(help="Version to make champion.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded).")],
+    actor: Annotated[str | None, typer.Option("--actor", help="Who (default: $USER).")] = None,
+) -> None:
+    """Make a version the champion by hand (bypasses the gate; the reason is recorded)."""
+    from models.registry import Registry, RegistryError
+    from models.settings import get_settings
+
+    try:
+        event = Registry(get_settings()).promote(name, version, reason=reason, actor=actor)
+    except RegistryError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    console.print(f"{name}: champion {event.previous_version} -> {event.version} by {event.actor}")
+
+
+@models_app.command("rollback")
+def models_rollback(
+    name: Annotated[str, typer.Argument(help="Registered model name.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded).")],
+    actor: Annotated[str | None, typer.Option("--actor", help="Who (default: $USER).")] = None,
+) -> None:
+    """Give the champion alias back to the previous champion."""
+    from models.registry import Registry, RegistryError
+    from models.settings import get_settings
+
+    try:
+        event = Registry(get_settings()).rollback(name, reason=reason, actor=actor)
+    except RegistryError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    console.print(f"{name}: champion rolled back {event.previous_version} -> {event.version}")
+
+
+@predict_app.command("reason")
+def predict_reason(
+    input_path: Annotated[Path, typer.Option("--input", help='JSONL lines {"id", "text"}.')],
+    output_path: Annotated[Path, typer.Option("--output", help="JSONL predictions.")],
+    model_uri: Annotated[str, typer.Option("--model", help="MLflow model URI.")] = (
+        "models:/reason@champion"
+    ),
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 256,
+) -> None:
+    """Reason codes for notes: {"id", "code", "confidence", "top": [[code, p], ...]} per line."""
+    import json
+
+    import mlflow
+    import pandas as pd
+
+    from models.settings import get_settings
+
+    rows = _read_jsonl(input_path, required=("id", "text"))
+    settings = get_settings()
+    mlflow.set_tracking_uri(settings.tracking_uri())
+    mlflow.set_registry_uri(settings.tracking_uri())
+    try:
+        model = mlflow.pyfunc.load_model(model_uri)
+    except Exception as exc:  # MLflow raises several types for a missing model or alias
+        raise typer.BadParameter(f"cannot load {model_uri}: {exc}") from exc
+    with output_path.open("w", encoding="utf-8") as out:
+        for start in range(0, len(rows), batch_size):
+            batch = rows[start : start + batch_size]
+            frame = pd.DataFrame({"text": [str(r["text"] or "") for r in batch]})
+            if any("customer_reason_code" in r for r in batch):
+                frame["customer_reason_code"] = [r.get("customer_reason_code") or "" for r in batch]
+            predictions = model.predict(frame)
+            for row, pred in zip(batch, predictions.to_dict("records"), strict=True):
+                record = {
+                    "id": row["id"],
+                    "code": pred["code"],
+                    "confidence": round(float(pred["confidence"]), 4),
+                    "top": json.loads(pred["top"]),
+                }
+                if "customer_reason_code" in frame:
+                    record["disagrees_with_customer"] = bool(pred["disagrees_with_customer"])
+                out.write(json.dumps(record) + "\n")
+    console.print(f"wrote {len(rows)} predictions to {output_path}")
+
+
+def _read_jsonl(path: Path, required: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Read JSONL, failing with the line number and field name on bad input."""
+    import json
+
+    if not path.exists():
+        raise typer.BadParameter(f"{path} does not exist", param_hint="--input")
+    rows = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise typer.BadParameter(f"line {number}: not JSON ({exc.msg})") from exc
+            if not isinstance(row, dict):
+                raise typer.BadParameter(f"line {number}: expected an object")
+            missing = [key for key in required if key not in row]
+            if missing:
+                raise typer.BadParameter(f"line {number}: missing field(s) {', '.join(missing)}")
+            rows.append(row)
+    return rows
 
 
 def _print_summary(summary: dict[str, object], out: Path) -> None:

@@ -14,7 +14,9 @@ from training.cli import app
 
 
 class _Echo(PythonModel):
-    def predict(self, context: object, model_input: pd.DataFrame, params: object = None) -> pd.DataFrame:
+    def predict(
+        self, context: object, model_input: pd.DataFrame, params: object = None
+    ) -> pd.DataFrame:
         return model_input
 
 

@@ -42,7 +42,7 @@ RGB = tuple[int, int, int]
 
 _SS = 2  # supersampling factor of the vector layers (anti-aliasing)
 _NOISE_VARIANTS = 3  # periodic noise fields per grid size in the per-process bank
-_MIN_BATCH_PER_WORKER = 64  # below this a process pool costs more than it saves
+_MIN_POOL_BATCH = 128  # smaller batches render faster in-process than via a pool
 _PACKAGING_SHOWN_RATE = 0.3  # undamaged-box photos among non-PACKAGING_ONLY ones
 _CLOSE_UP_RATE = 0.4  # photos zoomed in on part of the item (damage or not)
 
@@ -138,13 +138,19 @@ def _view_xy(size: int) -> F32:
 def _radial(size: int) -> F32:
     xs, ys = _grid(size)
     c = (size - 1) / 2.0
-    r = ((xs - c) ** 2 + (ys - c) ** 2) / (2.0 * c * c)
+    r = (((xs - c) ** 2 + (ys - c) ** 2) / (2.0 * c * c)).astype(np.float32)
     r.setflags(write=False)
     return r
 
 
 def _ellipse_pts(
-    cx: float, cy: float, rx: float, ry: float, n: int = 28, a0: float = 0.0, a1: float = 2 * math.pi
+    cx: float,
+    cy: float,
+    rx: float,
+    ry: float,
+    n: int = 28,
+    a0: float = 0.0,
+    a1: float = 2 * math.pi,
 ) -> Points:
     t = np.linspace(a0, a1, n, endpoint=not math.isclose(a1 - a0, 2 * math.pi))
     return np.stack([cx + rx * np.cos(t), cy + ry * np.sin(t)], axis=1)
@@ -153,8 +159,12 @@ def _ellipse_pts(
 def _rrect_pts(hw: float, hh: float, r: float, cx: float = 0.0, cy: float = 0.0) -> Points:
     r = min(r, hw, hh)
     parts = []
-    for ox, oy, a0 in ((hw - r, hh - r, 0.0), (-hw + r, hh - r, 0.5), (-hw + r, -hh + r, 1.0),
-                       (hw - r, -hh + r, 1.5)):
+    for ox, oy, a0 in (
+        (hw - r, hh - r, 0.0),
+        (-hw + r, hh - r, 0.5),
+        (-hw + r, -hh + r, 1.0),
+        (hw - r, -hh + r, 1.5),
+    ):
         t = np.linspace(a0 * math.pi, (a0 + 0.5) * math.pi, 6)
         parts.append(np.stack([cx + ox + r * np.cos(t), cy + oy + r * np.sin(t)], axis=1))
     return np.concatenate(parts)
@@ -184,10 +194,11 @@ def _noise_bank(size: int, cells_x: int, cells_y: int) -> tuple[F32, ...]:
     kx, ky = size / cells_x, size / cells_y
     for _ in range(_NOISE_VARIANTS):
         small = np.pad(rng.random((cells_y, cells_x), dtype=np.float32), 2, mode="wrap")
-        big = Image.fromarray(small).resize((round((cells_x + 4) * kx), round((cells_y + 4) * ky)),
-                                            Image.Resampling.BICUBIC)
+        big = Image.fromarray(small).resize(
+            (round((cells_x + 4) * kx), round((cells_y + 4) * ky)), Image.Resampling.BICUBIC
+        )
         x0, y0 = round(2 * kx), round(2 * ky)
-        field = np.asarray(big, dtype=np.float32)[y0:y0 + size, x0:x0 + size].copy()
+        field = np.asarray(big, dtype=np.float32)[y0 : y0 + size, x0 : x0 + size].copy()
         field.setflags(write=False)
         fields.append(field)
     return tuple(fields)
@@ -243,8 +254,10 @@ def _bbox(mask: F32, pad: int = 3) -> tuple[slice, slice] | None:
         return None
     cols = np.flatnonzero(mask.any(axis=0))
     n, m = mask.shape
-    return (slice(max(0, int(rows[0]) - pad), min(n, int(rows[-1]) + pad + 1)),
-            slice(max(0, int(cols[0]) - pad), min(m, int(cols[-1]) + pad + 1)))
+    return (
+        slice(max(0, int(rows[0]) - pad), min(n, int(rows[-1]) + pad + 1)),
+        slice(max(0, int(cols[0]) - pad), min(m, int(cols[-1]) + pad + 1)),
+    )
 
 
 def _luma(c: Sequence[float]) -> float:
@@ -293,14 +306,35 @@ def _sample_points(
 # --------------------------------------------------------------------------- background
 
 
-_WOODS: tuple[RGB, ...] = ((150, 105, 65), (190, 150, 105), (95, 65, 45), (215, 195, 165),
-                           (120, 90, 70))
-_FLOORS: tuple[RGB, ...] = ((140, 140, 135), (110, 112, 115), (170, 165, 155), (90, 95, 90),
-                            (150, 150, 160))
-_CLOTHS: tuple[RGB, ...] = ((60, 70, 110), (120, 40, 45), (70, 100, 70), (200, 200, 195),
-                            (45, 45, 50), (160, 130, 90))
-_SWEEPS: tuple[RGB, ...] = ((235, 235, 235), (200, 205, 210), (225, 220, 205), (160, 165, 170),
-                            (70, 72, 78))
+_WOODS: tuple[RGB, ...] = (
+    (150, 105, 65),
+    (190, 150, 105),
+    (95, 65, 45),
+    (215, 195, 165),
+    (120, 90, 70),
+)
+_FLOORS: tuple[RGB, ...] = (
+    (140, 140, 135),
+    (110, 112, 115),
+    (170, 165, 155),
+    (90, 95, 90),
+    (150, 150, 160),
+)
+_CLOTHS: tuple[RGB, ...] = (
+    (60, 70, 110),
+    (120, 40, 45),
+    (70, 100, 70),
+    (200, 200, 195),
+    (45, 45, 50),
+    (160, 130, 90),
+)
+_SWEEPS: tuple[RGB, ...] = (
+    (235, 235, 235),
+    (200, 205, 210),
+    (225, 220, 205),
+    (160, 165, 170),
+    (70, 72, 78),
+)
 _CARDBOARD: RGB = (178, 138, 92)
 
 
@@ -334,7 +368,7 @@ def _background(rng: np.random.Generator, size: int) -> F32:
     elif kind == "cardboard":
         base = np.array(_jitter(rng, _CARDBOARD, 12), np.float32)
         period = float(rng.uniform(3.0, 6.0))
-        flute = np.sin(((xs if rng.random() < 0.5 else ys) * np.float32(2 * math.pi / period)))
+        flute = np.sin((xs if rng.random() < 0.5 else ys) * np.float32(2 * math.pi / period))
         mid = _smooth_noise(rng, size, 16, 16)
         shade = 1.0 + 0.03 * flute + 0.12 * (low - 0.5) + 0.08 * (mid - 0.5)
     elif kind == "cloth":
@@ -368,7 +402,11 @@ class _Layer:
         self.bump = ImageDraw.Draw(self.relief)
 
     def line(
-        self, pts: list[tuple[float, float]], color: RGB, width: float, alpha: int = 255,
+        self,
+        pts: list[tuple[float, float]],
+        color: RGB,
+        width: float,
+        alpha: int = 255,
         relief: int | None = None,
     ) -> None:
         w = max(1, round(width * _SS))
@@ -377,7 +415,10 @@ class _Layer:
             self.bump.line(pts, fill=relief, width=w)
 
     def poly(
-        self, pts: list[tuple[float, float]], color: RGB, alpha: int = 255,
+        self,
+        pts: list[tuple[float, float]],
+        color: RGB,
+        alpha: int = 255,
         relief: int | None = None,
     ) -> None:
         self.paint.polygon(pts, fill=(*color, alpha))
@@ -398,7 +439,11 @@ class _Arrays:
 
 
 def _to_arrays(
-    layer: _Layer, bevel_px: float, bevel_h: float, relief_h: float, bevel01: F32 | None = None,
+    layer: _Layer,
+    bevel_px: float,
+    bevel_h: float,
+    relief_h: float,
+    bevel01: F32 | None = None,
     mask_img: Image.Image | None = None,
 ) -> _Arrays:
     if mask_img is None:
@@ -431,8 +476,9 @@ class _Product:
     profile: str  # flat, cylinder, folds
 
 
-def _logo(layer: _Layer, pose: _Pose, rng: np.random.Generator, cx: float, cy: float,
-          w: float, ink: RGB) -> None:
+def _logo(
+    layer: _Layer, pose: _Pose, rng: np.random.Generator, cx: float, cy: float, w: float, ink: RGB
+) -> None:
     """Brand mark: a small glyph and a few text bars (thin dark/bright lines on purpose)."""
     h = w * rng.uniform(0.12, 0.2)
     if rng.random() < 0.5:
@@ -444,12 +490,21 @@ def _logo(layer: _Layer, pose: _Pose, rng: np.random.Generator, cx: float, cy: f
     for i in range(n):
         yy = cy - h + (2 * h) * (i + 0.5) / n
         x1 = x0 + (cx + w / 2 - x0) * rng.uniform(0.5, 1.0)
-        layer.line(pose.px(np.array([[x0, yy], [x1, yy]])), ink, max(1.0, h * pose.scale / n * 0.6),
-                   215)
+        layer.line(
+            pose.px(np.array([[x0, yy], [x1, yy]])), ink, max(1.0, h * pose.scale / n * 0.6), 215
+        )
 
 
-def _label(layer: _Layer, pose: _Pose, rng: np.random.Generator, x0: float, y0: float,
-           x1: float, y1: float, paper: RGB) -> None:
+def _label(
+    layer: _Layer,
+    pose: _Pose,
+    rng: np.random.Generator,
+    x0: float,
+    y0: float,
+    x1: float,
+    y1: float,
+    paper: RGB,
+) -> None:
     """A paper label with text lines and sometimes a barcode (many thin dark lines)."""
     layer.poly(pose.px(_rect_pts(x0, y0, x1, y1)), paper, 250, relief=134)
     ink = _contrast_ink(rng, paper)
@@ -461,8 +516,12 @@ def _label(layer: _Layer, pose: _Pose, rng: np.random.Generator, x0: float, y0: 
     if rng.random() < 0.6:
         bx = np.linspace(x0 + 0.1 * (x1 - x0), x0 + 0.6 * (x1 - x0), int(rng.integers(8, 16)))
         for x in bx:
-            layer.line(pose.px(np.array([[x, y0 + 0.65 * (y1 - y0)], [x, y0 + 0.9 * (y1 - y0)]])),
-                       ink, 1.0 if rng.random() < 0.7 else 1.5, 230)
+            layer.line(
+                pose.px(np.array([[x, y0 + 0.65 * (y1 - y0)], [x, y0 + 0.9 * (y1 - y0)]])),
+                ink,
+                1.0 if rng.random() < 0.7 else 1.5,
+                230,
+            )
 
 
 def _housing(rng: np.random.Generator, layer: _Layer, pose: _Pose, color: RGB) -> _Product:
@@ -474,8 +533,11 @@ def _housing(rng: np.random.Generator, layer: _Layer, pose: _Pose, color: RGB) -
     if rng.random() < 0.55:  # screen / window, glossy dark
         sw, sh = rng.uniform(0.3, 0.55), rng.uniform(0.2, 0.4) * hh
         sx = rng.uniform(-0.3, 0.1)
-        layer.poly(pose.px(_rrect_pts(sw, sh, 0.04, sx, -0.15 * hh)), _jitter(rng, (30, 35, 40), 8),
-                   relief=118)
+        layer.poly(
+            pose.px(_rrect_pts(sw, sh, 0.04, sx, -0.15 * hh)),
+            _jitter(rng, (30, 35, 40), 8),
+            relief=118,
+        )
     if rng.random() < 0.7:  # buttons
         n = int(rng.integers(2, 5))
         by = hh * rng.uniform(0.35, 0.6)
@@ -488,19 +550,35 @@ def _housing(rng: np.random.Generator, layer: _Layer, pose: _Pose, color: RGB) -
         vx = rng.uniform(0.45, 0.75)
         for i in range(n):
             y = -0.6 * hh + 0.9 * hh * i / n
-            layer.line(pose.px(np.array([[vx, y], [vx + 0.18, y]])), _scale_rgb(color, 0.35), 1.4,
-                       220, relief=70)
+            layer.line(
+                pose.px(np.array([[vx, y], [vx + 0.18, y]])),
+                _scale_rgb(color, 0.35),
+                1.4,
+                220,
+                relief=70,
+            )
     if rng.random() < 0.5:  # parting line of the moulding
         y = rng.uniform(-0.7, 0.7) * hh
-        layer.line(pose.px(np.array([[-0.98, y], [0.98, y]])), _scale_rgb(color, 0.55), 1.0, 180,
-                   relief=100)
+        layer.line(
+            pose.px(np.array([[-0.98, y], [0.98, y]])),
+            _scale_rgb(color, 0.55),
+            1.0,
+            180,
+            relief=100,
+        )
     if rng.random() < 0.6:
-        _logo(layer, pose, rng, rng.uniform(-0.5, 0.2), -0.7 * hh * rng.uniform(0.6, 1.0),
-              rng.uniform(0.35, 0.6), ink)
+        _logo(
+            layer,
+            pose,
+            rng,
+            rng.uniform(-0.5, 0.2),
+            -0.7 * hh * rng.uniform(0.6, 1.0),
+            rng.uniform(0.35, 0.6),
+            ink,
+        )
     for sx, sy in ((-0.88, -hh + 0.12), (0.88, -hh + 0.12), (-0.88, hh - 0.12), (0.88, hh - 0.12)):
         if rng.random() < 0.4:
-            layer.poly(pose.px(_ellipse_pts(sx, sy, 0.045, 0.045, 10)), (150, 150, 150),
-                       relief=150)
+            layer.poly(pose.px(_ellipse_pts(sx, sy, 0.045, 0.045, 10)), (150, 150, 150), relief=150)
     return _Product(layer, pose, "plastic" if rng.random() < 0.75 else "metal", "flat")
 
 
@@ -513,8 +591,9 @@ def _cylinder(rng: np.random.Generator, layer: _Layer, pose: _Pose, color: RGB) 
     layer.poly(pose.px(outline), color)
     layer.cover.polygon(pose.px(outline), fill=255)
     layer.poly(pose.px(_ellipse_pts(0, -1.0, w, cap, 28)), _scale_rgb(color, 1.25), relief=140)
-    layer.line(pose.px(_ellipse_pts(0, -1.0, w * 0.8, cap * 0.8, 28)), _scale_rgb(color, 0.7),
-               1.0, 160)
+    layer.line(
+        pose.px(_ellipse_pts(0, -1.0, w * 0.8, cap * 0.8, 28)), _scale_rgb(color, 0.7), 1.0, 160
+    )
     t = np.linspace(-w, w, 12)
     for _ in range(int(rng.integers(0, 4))):  # grooves / bands
         y = rng.uniform(-0.8, 0.9)
@@ -522,8 +601,16 @@ def _cylinder(rng: np.random.Generator, layer: _Layer, pose: _Pose, color: RGB) 
         layer.line(pose.px(pts), _scale_rgb(color, 0.6), 1.2, 200, relief=90)
     if rng.random() < 0.55:
         y0 = rng.uniform(-0.5, 0.1)
-        _label(layer, pose, rng, -w * 0.85, y0, w * 0.6, y0 + rng.uniform(0.35, 0.6),
-               _jitter(rng, (235, 232, 225), 8))
+        _label(
+            layer,
+            pose,
+            rng,
+            -w * 0.85,
+            y0,
+            w * 0.6,
+            y0 + rng.uniform(0.35, 0.6),
+            _jitter(rng, (235, 232, 225), 8),
+        )
     elif rng.random() < 0.6:
         _logo(layer, pose, rng, 0.0, rng.uniform(-0.4, 0.4), w * 1.2, _contrast_ink(rng, color))
     return _Product(layer, pose, "metal" if rng.random() < 0.5 else "plastic", "cylinder")
@@ -534,26 +621,40 @@ def _bottle(rng: np.random.Generator, layer: _Layer, pose: _Pose, color: RGB) ->
     nw = rng.uniform(0.13, 0.19)
     sh = rng.uniform(-0.45, -0.25)
     neck = rng.uniform(-0.8, -0.68)
-    body = np.array([
-        [-nw, neck], [-nw, sh - 0.15], [-w * 0.8, sh - 0.05], [-w, sh + 0.08], [-w, 0.9],
-        [-w + 0.1, 1.0], [w - 0.1, 1.0], [w, 0.9], [w, sh + 0.08], [w * 0.8, sh - 0.05],
-        [nw, sh - 0.15], [nw, neck],
-    ])
+    body = np.array(
+        [
+            [-nw, neck],
+            [-nw, sh - 0.15],
+            [-w * 0.8, sh - 0.05],
+            [-w, sh + 0.08],
+            [-w, 0.9],
+            [-w + 0.1, 1.0],
+            [w - 0.1, 1.0],
+            [w, 0.9],
+            [w, sh + 0.08],
+            [w * 0.8, sh - 0.05],
+            [nw, sh - 0.15],
+            [nw, neck],
+        ]
+    )
     layer.poly(pose.px(body), color)
     layer.cover.polygon(pose.px(body), fill=255)
-    cap_c = _jitter(rng, ((240, 240, 240), (30, 30, 30), (200, 40, 40), (40, 90, 170))[
-        int(rng.integers(4))], 10)
+    cap_c = _jitter(
+        rng, ((240, 240, 240), (30, 30, 30), (200, 40, 40), (40, 90, 170))[int(rng.integers(4))], 10
+    )
     cap = _rect_pts(-nw * 1.15, -1.0, nw * 1.15, neck + 0.02)
     layer.poly(pose.px(cap), cap_c, relief=140)
     layer.cover.polygon(pose.px(cap), fill=255)
     for k in range(3):  # cap ridges
         y = -1.0 + (neck + 1.0) * (k + 1) / 4
-        layer.line(pose.px(np.array([[-nw * 1.1, y], [nw * 1.1, y]])), _scale_rgb(cap_c, 0.7), 1.0,
-                   120)
+        layer.line(
+            pose.px(np.array([[-nw * 1.1, y], [nw * 1.1, y]])), _scale_rgb(cap_c, 0.7), 1.0, 120
+        )
     if rng.random() < 0.8:
         y0 = rng.uniform(sh + 0.15, 0.2)
-        paper = _jitter(rng, ((238, 236, 230), (250, 210, 60), (60, 60, 70))[int(rng.integers(3))],
-                        10)
+        paper = _jitter(
+            rng, ((238, 236, 230), (250, 210, 60), (60, 60, 70))[int(rng.integers(3))], 10
+        )
         _label(layer, pose, rng, -w * 0.98, y0, w * 0.98, y0 + rng.uniform(0.4, 0.7), paper)
     return _Product(layer, pose, "plastic", "cylinder")
 
@@ -565,12 +666,22 @@ def _panel(rng: np.random.Generator, layer: _Layer, pose: _Pose, color: RGB) -> 
     layer.cover.polygon(pose.px(outline), fill=255)
     for _ in range(int(rng.integers(0, 3))):  # bend / stamped lines
         y = rng.uniform(-0.8, 0.8) * hh
-        layer.line(pose.px(np.array([[-0.95, y], [0.95, y]])), _scale_rgb(color, 1.12), 1.5, 150,
-                   relief=150)
+        layer.line(
+            pose.px(np.array([[-0.95, y], [0.95, y]])),
+            _scale_rgb(color, 1.12),
+            1.5,
+            150,
+            relief=150,
+        )
     if rng.random() < 0.5:
         x0, y0 = rng.uniform(-0.8, -0.2), rng.uniform(-0.7, -0.1) * hh
-        layer.line(pose.px(_rect_pts(x0, y0, x0 + 0.5, y0 + 0.5 * hh)[[0, 1, 2, 3, 0]]),
-                   _scale_rgb(color, 0.75), 1.0, 170, relief=105)
+        layer.line(
+            pose.px(_rect_pts(x0, y0, x0 + 0.5, y0 + 0.5 * hh)[[0, 1, 2, 3, 0]]),
+            _scale_rgb(color, 0.75),
+            1.0,
+            170,
+            relief=105,
+        )
     holes = rng.random() < 0.8
     hr = rng.uniform(0.05, 0.09)
     for hx, hy in ((-0.85, -hh + 0.15), (0.85, -hh + 0.15), (-0.85, hh - 0.15), (0.85, hh - 0.15)):
@@ -580,12 +691,21 @@ def _panel(rng: np.random.Generator, layer: _Layer, pose: _Pose, color: RGB) -> 
             layer.poly(pose.px(_ellipse_pts(hx, hy, hr, hr, 14)), (160, 160, 165), relief=160)
     if rng.random() < 0.35:  # slot cut-out
         sx = rng.uniform(-0.4, 0.3)
-        layer.cover.polygon(pose.px(_rrect_pts(0.2, 0.05, 0.05, sx, rng.uniform(-0.3, 0.3) * hh)),
-                            fill=0)
+        layer.cover.polygon(
+            pose.px(_rrect_pts(0.2, 0.05, 0.05, sx, rng.uniform(-0.3, 0.3) * hh)), fill=0
+        )
     if rng.random() < 0.45:
         x0 = rng.uniform(-0.2, 0.3)
-        _label(layer, pose, rng, x0, 0.1 * hh, x0 + 0.45, 0.1 * hh + 0.35,
-               _jitter(rng, (232, 230, 222), 8))
+        _label(
+            layer,
+            pose,
+            rng,
+            x0,
+            0.1 * hh,
+            x0 + 0.45,
+            0.1 * hh + 0.35,
+            _jitter(rng, (232, 230, 222), 8),
+        )
     return _Product(layer, pose, "metal", "flat")
 
 
@@ -598,46 +718,73 @@ def _gear(rng: np.random.Generator, layer: _Layer, pose: _Pose, color: RGB) -> _
     layer.poly(pose.px(outline), color)
     layer.cover.polygon(pose.px(outline), fill=255)
     hub = rng.uniform(0.35, 0.5)
-    layer.line(pose.px(_ellipse_pts(0, 0, hub, hub, 36)[list(range(36)) + [0]]),
-               _scale_rgb(color, 0.8), 1.5, 170, relief=165)
-    layer.line(pose.px(_ellipse_pts(0, 0, 1 - depth - 0.08, 1 - depth - 0.08, 48)[
-        list(range(48)) + [0]]), _scale_rgb(color, 0.85), 1.0, 120, relief=110)
+    layer.line(
+        pose.px(_ellipse_pts(0, 0, hub, hub, 36)[[*range(36), 0]]),
+        _scale_rgb(color, 0.8),
+        1.5,
+        170,
+        relief=165,
+    )
+    layer.line(
+        pose.px(_ellipse_pts(0, 0, 1 - depth - 0.08, 1 - depth - 0.08, 48)[[*range(48), 0]]),
+        _scale_rgb(color, 0.85),
+        1.0,
+        120,
+        relief=110,
+    )
     hole = rng.uniform(0.14, 0.26)
     layer.cover.polygon(pose.px(_ellipse_pts(0, 0, hole, hole, 24)), fill=0)
     if rng.random() < 0.6:  # keyway
         layer.cover.polygon(pose.px(_rect_pts(-0.04, -hole - 0.06, 0.04, -hole + 0.02)), fill=0)
-    if rng.random() < 0.5:  # lightening holes between hub and rim
+    if rng.random() < 0.3:  # lightening holes between hub and rim
         k = int(rng.integers(4, 7))
         rr = (hub + 1 - depth) / 2
         for i in range(k):
             a = 2 * math.pi * i / k
             layer.cover.polygon(
-                pose.px(_ellipse_pts(rr * math.cos(a), rr * math.sin(a), 0.09, 0.09, 14)), fill=0)
+                pose.px(_ellipse_pts(rr * math.cos(a), rr * math.sin(a), 0.09, 0.09, 14)), fill=0
+            )
     return _Product(layer, pose, "metal", "flat")
 
 
 def _garment(rng: np.random.Generator, layer: _Layer, pose: _Pose, color: RGB) -> _Product:
     sl = rng.uniform(0.9, 1.05)
     bw = rng.uniform(0.55, 0.7)
-    outline = np.array([
-        [-0.22, -0.85], [-0.5, -0.8], [-sl, -0.45], [-sl + 0.2, -0.22], [-bw, -0.4], [-bw, 0.95],
-        [bw, 0.95], [bw, -0.4], [sl - 0.2, -0.22], [sl, -0.45], [0.5, -0.8], [0.22, -0.85],
-    ])
+    outline = np.array(
+        [
+            [-0.22, -0.85],
+            [-0.5, -0.8],
+            [-sl, -0.45],
+            [-sl + 0.2, -0.22],
+            [-bw, -0.4],
+            [-bw, 0.95],
+            [bw, 0.95],
+            [bw, -0.4],
+            [sl - 0.2, -0.22],
+            [sl, -0.45],
+            [0.5, -0.8],
+            [0.22, -0.85],
+        ]
+    )
     neck = _ellipse_pts(0, -0.85, 0.22, rng.uniform(0.1, 0.2), 10, 0, math.pi)
     outline = np.concatenate([outline[:11], neck[::-1][1:-1], outline[11:]])
     layer.poly(pose.px(outline), color)
     layer.cover.polygon(pose.px(outline), fill=255)
     seam = _scale_rgb(color, 0.7)
-    layer.line(pose.px(_ellipse_pts(0, -0.85, 0.26, 0.22, 12, 0, math.pi)), seam, 2.0, 160,
-               relief=110)
+    layer.line(
+        pose.px(_ellipse_pts(0, -0.85, 0.26, 0.22, 12, 0, math.pi)), seam, 2.0, 160, relief=110
+    )
     layer.line(pose.px(np.array([[-bw, 0.87], [bw, 0.87]])), seam, 1.0, 150, relief=115)
     layer.line(pose.px(np.array([[-sl + 0.05, -0.4], [-sl + 0.24, -0.28]])), seam, 1.0, 140)
     layer.line(pose.px(np.array([[sl - 0.05, -0.4], [sl - 0.24, -0.28]])), seam, 1.0, 140)
     layer.line(pose.px(np.array([[-0.5, -0.8], [-bw, -0.4]])), seam, 1.0, 120, relief=115)
     layer.line(pose.px(np.array([[0.5, -0.8], [bw, -0.4]])), seam, 1.0, 120, relief=115)
     if rng.random() < 0.45:  # chest print
-        ink = _jitter(rng, ((240, 240, 240), (20, 20, 20), (200, 40, 40), (240, 200, 40))[
-            int(rng.integers(4))], 10)
+        ink = _jitter(
+            rng,
+            ((240, 240, 240), (20, 20, 20), (200, 40, 40), (240, 200, 40))[int(rng.integers(4))],
+            10,
+        )
         _logo(layer, pose, rng, 0.0, rng.uniform(-0.35, 0.1), rng.uniform(0.5, 0.8), ink)
     elif rng.random() < 0.3:  # stripes
         for y in np.arange(-0.6, 0.9, rng.uniform(0.12, 0.25)):
@@ -661,8 +808,10 @@ def _carton(rng: np.random.Generator, layer: _Layer, pose: _Pose, color: RGB) ->
     y0 = rng.uniform(-0.2, 0.3) * hh
     layer.poly(pose.px(_rect_pts(-hw, y0, hw, y0 + rng.uniform(0.15, 0.35))), band)
     if rng.random() < 0.6:  # product picture
-        layer.poly(pose.px(_rrect_pts(hw * 0.35, hh * 0.25, 0.05, -hw * 0.3, -hh * 0.45)),
-                   _jitter(rng, _scale_rgb(color, 0.6), 25))
+        layer.poly(
+            pose.px(_rrect_pts(hw * 0.35, hh * 0.25, 0.05, -hw * 0.3, -hh * 0.45)),
+            _jitter(rng, _scale_rgb(color, 0.6), 25),
+        )
     _logo(layer, pose, rng, hw * 0.25, -hh * 0.7, hw * 0.7, _contrast_ink(rng, color))
     _logo(layer, pose, rng, 0.0, y0 + 0.1, hw * 0.8, _contrast_ink(rng, band))
     edge = _scale_rgb(color, 0.5)
@@ -672,12 +821,22 @@ def _carton(rng: np.random.Generator, layer: _Layer, pose: _Pose, color: RGB) ->
 
 
 _BUILDERS = {
-    "housing": _housing, "cylinder": _cylinder, "bottle": _bottle, "panel": _panel,
-    "gear": _gear, "garment": _garment, "carton": _carton,
+    "housing": _housing,
+    "cylinder": _cylinder,
+    "bottle": _bottle,
+    "panel": _panel,
+    "gear": _gear,
+    "garment": _garment,
+    "carton": _carton,
 }
 _EXTENT = {  # rough half-extent of each shape in local units (for framing)
-    "housing": 1.0, "cylinder": 1.1, "bottle": 1.0, "panel": 1.0, "gear": 1.0,
-    "garment": 1.05, "carton": 1.05,
+    "housing": 1.0,
+    "cylinder": 1.1,
+    "bottle": 1.0,
+    "panel": 1.0,
+    "gear": 1.0,
+    "garment": 1.05,
+    "carton": 1.05,
 }
 _MATERIALS: dict[str, tuple[float, int, float]] = {  # gloss, shininess, bevel height (px)
     "plastic": (0.35, 32, 5.0),
@@ -708,19 +867,37 @@ class _BoxPlan:
 def _plan_box(rng: np.random.Generator, size: int, pcx: float, pcy: float, ext: float) -> _BoxPlan:
     mode = "inside" if rng.random() < 0.45 else "behind"
     side = 1.0 if rng.random() < 0.5 else -1.0
-    tint = _jitter(rng, ((178, 138, 92), (190, 155, 110), (160, 120, 80), (205, 185, 150))[
-        int(rng.integers(4))], 8)
+    tint = _jitter(
+        rng,
+        ((178, 138, 92), (190, 155, 110), (160, 120, 80), (205, 185, 150))[int(rng.integers(4))],
+        8,
+    )
     if mode == "inside":
         hw = ext * rng.uniform(1.1, 1.35)
         top = pcy + ext * rng.uniform(0.25, 0.65)
         hh = rng.uniform(0.45, 0.6) * size
-        return _BoxPlan(mode, pcx + rng.uniform(-0.1, 0.1) * ext, top + hh, hw, hh,
-                        side * hw * rng.uniform(0.15, 0.3), -ext * rng.uniform(0.3, 0.45), tint)
+        return _BoxPlan(
+            mode,
+            pcx + rng.uniform(-0.1, 0.1) * ext,
+            top + hh,
+            hw,
+            hh,
+            side * hw * rng.uniform(0.15, 0.3),
+            -ext * rng.uniform(0.3, 0.45),
+            tint,
+        )
     hw = ext * rng.uniform(0.8, 1.15)
     hh = ext * rng.uniform(0.6, 0.95)
-    return _BoxPlan(mode, pcx + side * ext * rng.uniform(0.7, 1.0),
-                    pcy - ext * rng.uniform(0.25, 0.55), hw, hh,
-                    -side * hw * rng.uniform(0.25, 0.4), -hh * rng.uniform(0.25, 0.4), tint)
+    return _BoxPlan(
+        mode,
+        pcx + side * ext * rng.uniform(0.7, 1.0),
+        pcy - ext * rng.uniform(0.25, 0.55),
+        hw,
+        hh,
+        -side * hw * rng.uniform(0.25, 0.4),
+        -hh * rng.uniform(0.25, 0.4),
+        tint,
+    )
 
 
 def _box_layers(rng: np.random.Generator, plan: _BoxPlan, size: int) -> tuple[_Layer, _Layer]:
@@ -755,8 +932,9 @@ def _box_layers(rng: np.random.Generator, plan: _BoxPlan, size: int) -> tuple[_L
         target.cover.polygon(ident.px(top), fill=255)
         tw = rng.uniform(0.08, 0.16) * plan.hw
         mid = (x0 + x1) / 2
-        tape = np.array([[mid - tw, y0], [mid + tw, y0], [mid + tw + dx, y0 + dy],
-                         [mid - tw + dx, y0 + dy]])
+        tape = np.array(
+            [[mid - tw, y0], [mid + tw, y0], [mid + tw + dx, y0 + dy], [mid - tw + dx, y0 + dy]]
+        )
         target.poly(ident.px(tape), _jitter(rng, (200, 170, 120), 10), 170)
     target.poly(ident.px(face), plan.tint)
     target.poly(ident.px(side), dark)
@@ -768,16 +946,25 @@ def _box_layers(rng: np.random.Generator, plan: _BoxPlan, size: int) -> tuple[_L
     if rng.random() < 0.6:
         lx = rng.uniform(x0 + 0.1 * plan.hw, x1 - 0.8 * plan.hw)
         ly = rng.uniform(y0 + 0.15 * plan.hh, y1 - 0.6 * plan.hh)
-        _label(target, ident, rng, lx, ly, lx + 0.7 * plan.hw, ly + 0.45 * plan.hh,
-               _jitter(rng, (240, 238, 232), 6))
+        _label(
+            target,
+            ident,
+            rng,
+            lx,
+            ly,
+            lx + 0.7 * plan.hw,
+            ly + 0.45 * plan.hh,
+            _jitter(rng, (240, 238, 232), 6),
+        )
     if rng.random() < 0.6:
         ax = rng.uniform(x0 + 0.15 * plan.hw, x1 - 0.3 * plan.hw)
         ay = y0 + 0.15 * plan.hh
         for k in range(2):
             xx = ax + k * 0.12 * plan.hw
             target.line(ident.px(np.array([[xx, ay + 0.2 * plan.hh], [xx, ay]])), ink, 1.5, 200)
-            target.poly(ident.px(np.array([[xx - 4, ay + 4], [xx, ay - 2], [xx + 4, ay + 4]])), ink,
-                        200)
+            target.poly(
+                ident.px(np.array([[xx - 4, ay + 4], [xx, ay - 2], [xx + 4, ay + 4]])), ink, 200
+            )
     return back, front
 
 
@@ -800,8 +987,13 @@ class _DamageSite:
 
 
 def _site(mask: F32, bevel: F32, scale: float, cx: float, cy: float) -> _DamageSite:
-    return _DamageSite(inner=(mask > 0.99) & (bevel > 0.9), edge=(mask > 0.5) & (bevel < 0.75),
-                       scale=scale, cx=cx, cy=cy)
+    return _DamageSite(
+        inner=(mask > 0.99) & (bevel > 0.9),
+        edge=(mask > 0.5) & (bevel < 0.75),
+        scale=scale,
+        cx=cx,
+        cy=cy,
+    )
 
 
 def _inside_fraction(pts: list[tuple[float, float]], site: _DamageSite) -> float:
@@ -813,8 +1005,14 @@ def _inside_fraction(pts: list[tuple[float, float]], site: _DamageSite) -> float
 
 
 def _walk(
-    rng: np.random.Generator, x: float, y: float, theta: float, length: float, step: float,
-    wiggle: float, jag: float = 0.0,
+    rng: np.random.Generator,
+    x: float,
+    y: float,
+    theta: float,
+    length: float,
+    step: float,
+    wiggle: float,
+    jag: float = 0.0,
 ) -> list[tuple[float, float]]:
     """A polyline (supersampled pixels) from (x, y) heading ``theta``: the heading drifts by
     ``wiggle`` per step (curvature) and each step deviates by ``jag`` (zig-zag)."""
@@ -826,13 +1024,19 @@ def _walk(
     return list(zip((xs * _SS).tolist(), (ys * _SS).tolist(), strict=True))
 
 
-def _draw_scratches(rng: np.random.Generator, layer: _Layer, dmg: ImageDraw.ImageDraw,
-                    site: _DamageSite, base: RGB, sev: float) -> None:
+def _draw_scratches(
+    rng: np.random.Generator,
+    layer: _Layer,
+    dmg: ImageDraw.ImageDraw,
+    site: _DamageSite,
+    base: RGB,
+    sev: float,
+) -> None:
     """Swipes of near-parallel thin strokes, and scuffed patches of short faint streaks.
 
     Severity sets how many, how long and how contrasted; even the mildest is a visible swipe.
     """
-    n_groups = 1 + int(round(rng.uniform(0.5, 1.0) * 4 * sev))
+    n_groups = 1 + round(rng.uniform(0.5, 1.0) * 4 * sev)
     lum = _luma(base)  # exposed material shows bright on dark goods, grime dark on light ones
     bright = lum < 80 or (lum < 170 and rng.random() < 0.6)
     for p in _sample_points(rng, site.inner, n_groups):
@@ -844,10 +1048,17 @@ def _draw_scratches(rng: np.random.Generator, layer: _Layer, dmg: ImageDraw.Imag
         tx, ty = math.cos(theta), math.sin(theta)
         for _ in range(n):
             o = rng.normal(0.0, spread)
-            seg = length * rng.uniform(0.4, 1.0)
-            a = rng.normal(0.0, length * 0.1) - seg / 2  # strokes are centred on the site
-            pts = _walk(rng, p[0] + o * nx + a * tx, p[1] + o * ny + a * ty,
-                        theta + rng.normal(0, 0.05), seg, 4.0, 0.03)
+            run = length * rng.uniform(0.4, 1.0)
+            a = rng.normal(0.0, length * 0.1) - run / 2  # strokes are centred on the site
+            pts = _walk(
+                rng,
+                p[0] + o * nx + a * tx,
+                p[1] + o * ny + a * ty,
+                theta + rng.normal(0, 0.05),
+                run,
+                4.0,
+                0.03,
+            )
             col = _jitter(rng, (228, 226, 220) if bright else (38, 36, 34), 10)
             alpha = int(np.clip(rng.uniform(110, 150) + 110 * sev, 0, 255))
             width = 1.0 if rng.random() < 0.75 - 0.4 * sev else 1.5
@@ -861,19 +1072,36 @@ def _draw_scratches(rng: np.random.Generator, layer: _Layer, dmg: ImageDraw.Imag
             q = rng.normal(0, r / 2.2, (n, 2))
             th = theta + rng.normal(0, 0.2, n)
             ln = rng.uniform(0.2, 0.6, n) * r
-            ends = np.stack([p[0] + q[:, 0], p[1] + q[:, 1], p[0] + q[:, 0] + ln * np.cos(th),
-                             p[1] + q[:, 1] + ln * np.sin(th)], axis=1) * _SS
+            ends = (
+                np.stack(
+                    [
+                        p[0] + q[:, 0],
+                        p[1] + q[:, 1],
+                        p[0] + q[:, 0] + ln * np.cos(th),
+                        p[1] + q[:, 1] + ln * np.sin(th),
+                    ],
+                    axis=1,
+                )
+                * _SS
+            )
             grey = np.clip((205.0 if bright else 65.0) + rng.normal(0, 15, n), 0, 255)
             alphas = (rng.uniform(50, 100, n) + 90 * sev).astype(int)
-            for (ax, ay, bx, by), g, al in zip(ends.tolist(), grey.tolist(), alphas.tolist(),
-                                               strict=True):
+            for (ax, ay, bx, by), g, al in zip(
+                ends.tolist(), grey.tolist(), alphas.tolist(), strict=True
+            ):
                 seg = [(ax, ay), (bx, by)]
                 layer.paint.line(seg, fill=(int(g), int(g), int(g * 0.97), al), width=_SS)
                 dmg.line(seg, fill=255, width=_SS + 2)
 
 
-def _draw_cracks(rng: np.random.Generator, layer: _Layer, dmg: ImageDraw.ImageDraw,
-                 site: _DamageSite, base: RGB, sev: float) -> None:
+def _draw_cracks(
+    rng: np.random.Generator,
+    layer: _Layer,
+    dmg: ImageDraw.ImageDraw,
+    site: _DamageSite,
+    base: RGB,
+    sev: float,
+) -> None:
     """Jagged dark branching cracks; at high severity also a chunk broken off an edge."""
     if _luma(base) > 60:
         dark = _jitter(rng, _scale_rgb(base, 0.1), 4)
@@ -886,8 +1114,9 @@ def _draw_cracks(rng: np.random.Generator, layer: _Layer, dmg: ImageDraw.ImageDr
     if sev > 0.5 and rng.random() < 0.3 + 1.2 * (sev - 0.5):  # a chunk broken off
         for p in _sample_points(rng, site.edge, 1):
             r = site.scale * rng.uniform(0.15, 0.28) * (0.6 + sev)
-            chunk = _jagged_pts(rng, p[0] * _SS, p[1] * _SS, r * _SS, int(rng.integers(9, 15)),
-                                0.55)
+            chunk = _jagged_pts(
+                rng, p[0] * _SS, p[1] * _SS, r * _SS, int(rng.integers(9, 15)), 0.55
+            )
             layer.line([*chunk, chunk[0]], _scale_rgb(base, 0.5), 3.0, 255, relief=70)
             layer.cover.polygon(chunk, fill=0)
             dmg.polygon(chunk, fill=255)
@@ -898,21 +1127,38 @@ def _draw_cracks(rng: np.random.Generator, layer: _Layer, dmg: ImageDraw.ImageDr
     for p in starts:
         length = site.scale * rng.uniform(0.7, 1.1) * (0.75 + 0.8 * sev)
         # from an edge a crack runs inwards; from an impact point it radiates (a spider web)
-        arms = 1 if from_edge else 2 + int(round(rng.uniform(0, 3) * sev))
+        arms = 1 if from_edge else 2 + round(rng.uniform(0, 3) * sev)
         theta0 = site.inward(p) if from_edge else rng.uniform(0, 2 * math.pi)
         for a in range(arms):
             theta = theta0 + a * 2 * math.pi / arms + rng.normal(0, 0.4)
-            trunk = _walk(rng, p[0], p[1], theta, length * rng.uniform(0.6, 1.0), 5.0, 0.08,
-                          0.55)
+            trunk = _walk(rng, p[0], p[1], theta, length * rng.uniform(0.6, 1.0), 5.0, 0.08, 0.55)
             if _inside_fraction(trunk, site) < 0.6:  # ran off the item: turn it round
-                trunk = _walk(rng, p[0], p[1], theta + math.pi, length * rng.uniform(0.6, 1.0),
-                              5.0, 0.08, 0.55)
+                trunk = _walk(
+                    rng,
+                    p[0],
+                    p[1],
+                    theta + math.pi,
+                    length * rng.uniform(0.6, 1.0),
+                    5.0,
+                    0.08,
+                    0.55,
+                )
             branches = [trunk]
             for _ in range(int(rng.integers(1, 2 + round(3 * sev)))):
                 bx, by = trunk[int(rng.integers(1, len(trunk)))]
                 turn = (1 if rng.random() < 0.5 else -1) * rng.uniform(0.5, 1.2)
-                branches.append(_walk(rng, bx / _SS, by / _SS, theta + turn,
-                                      length * rng.uniform(0.2, 0.45), 4.0, 0.12, 0.55))
+                branches.append(
+                    _walk(
+                        rng,
+                        bx / _SS,
+                        by / _SS,
+                        theta + turn,
+                        length * rng.uniform(0.2, 0.45),
+                        4.0,
+                        0.12,
+                        0.55,
+                    )
+                )
             for i, pts in enumerate(branches):
                 w = (1.5 + 1.0 * sev) if i == 0 else 1.0 + 0.5 * sev
                 shifted = [(x + _SS, y + _SS) for x, y in pts]
@@ -939,13 +1185,23 @@ def _plan_dents(rng: np.random.Generator, site: _DamageSite, sev: float) -> list
     for i, p in enumerate(_sample_points(rng, site.edge if near_edge else site.inner, n)):
         sig = site.scale * rng.uniform(0.16, 0.26) * (0.9 + 0.5 * sev) * (1.0 if i == 0 else 0.75)
         bite = min(1.0, max(0.0, (sev - 0.3) * 2.0)) if near_edge and i == 0 else 0.0
-        dents.append(_Dent(p[0], p[1], sig, rng.uniform(1.0, 2.2), rng.uniform(0, math.pi),
-                           sig * (0.6 + 1.4 * sev) * rng.uniform(0.85, 1.15), bite))
+        dents.append(
+            _Dent(
+                p[0],
+                p[1],
+                sig,
+                rng.uniform(1.0, 2.2),
+                rng.uniform(0, math.pi),
+                sig * (0.6 + 1.4 * sev) * rng.uniform(0.85, 1.15),
+                bite,
+            )
+        )
     return dents
 
 
-def _draw_dent_creases(rng: np.random.Generator, layer: _Layer, dents: list[_Dent],
-                       base: RGB, sev: float) -> None:
+def _draw_dent_creases(
+    rng: np.random.Generator, layer: _Layer, dents: list[_Dent], base: RGB, sev: float
+) -> None:
     """Folded material at the bottom of a dent shows as a dark/bright crease pair."""
     dark = _scale_rgb(base, 0.45)
     light = (min(255, base[0] + 60), min(255, base[1] + 60), min(255, base[2] + 60))
@@ -985,18 +1241,29 @@ def _dent_height(dents: list[_Dent], size: int, dmg: NDArray[np.bool_]) -> tuple
 
 
 _STAINS: dict[str, RGB] = {
-    "coffee": (105, 62, 30), "oil": (45, 38, 25), "rust": (150, 72, 30), "ink": (40, 50, 125),
-    "grease": (175, 150, 60), "mud": (95, 78, 55), "wine": (110, 25, 45),
+    "coffee": (105, 62, 30),
+    "oil": (45, 38, 25),
+    "rust": (150, 72, 30),
+    "ink": (40, 50, 125),
+    "grease": (175, 150, 60),
+    "mud": (95, 78, 55),
+    "wine": (110, 25, 45),
 }
 _GLOSSY_STAINS = ("oil", "grease", "coffee", "wine")
 
 
-def _stain(rng: np.random.Generator, arr: _Arrays, site: _DamageSite, size: int, sev: float,
-           dmg: NDArray[np.bool_]) -> None:
+def _stain(
+    rng: np.random.Generator,
+    arr: _Arrays,
+    site: _DamageSite,
+    size: int,
+    sev: float,
+    dmg: NDArray[np.bool_],
+) -> None:
     """Irregular translucent blotches with a tide mark, drips and splatter (in place)."""
     solid = arr.mask[::4, ::4] > 0.9  # a sparse sample is enough for the mean colour
     base = arr.albedo[:, ::4, ::4][:, solid].mean(axis=1) if np.any(solid) else np.zeros(3)
-    lum = _luma(base)
+    lum = _luma(base.tolist())
     n_blobs = 1 + int(rng.random() < 0.3 + 0.5 * sev) + int(rng.random() < 0.4 * sev)
     for p in _sample_points(rng, site.inner, n_blobs):
         kind = _choose(rng, tuple(_STAINS))
@@ -1012,13 +1279,18 @@ def _stain(rng: np.random.Generator, arr: _Arrays, site: _DamageSite, size: int,
         for _ in range(int(rng.integers(6, 14))):  # overlapping ellipses, melted by the blur
             o = rng.normal(0, r * 0.4, 2)
             rr = r * rng.uniform(0.2, 0.5) * np.array([rng.uniform(0.7, 1.3), 1.0])
-            d.ellipse([cx + o[0] - rr[0], cy + o[1] - rr[1], cx + o[0] + rr[0],
-                       cy + o[1] + rr[1]], fill=255)
+            d.ellipse(
+                [cx + o[0] - rr[0], cy + o[1] - rr[1], cx + o[0] + rr[0], cy + o[1] + rr[1]],
+                fill=255,
+            )
         if rng.random() < 0.6:  # drips run down the image (gravity)
             for _ in range(int(rng.integers(1, 4))):
                 x = cx + rng.normal(0, r * 0.4)
-                d.line([(x, cy), (x + rng.normal(0, 3), cy + r * rng.uniform(0.8, 2.0))],
-                       fill=255, width=int(rng.integers(2, 5)))
+                d.line(
+                    [(x, cy), (x + rng.normal(0, 3), cy + r * rng.uniform(0.8, 2.0))],
+                    fill=255,
+                    width=int(rng.integers(2, 5)),
+                )
         for _ in range(int(rng.integers(0, 8))):  # splatter
             o = rng.normal(0, r * 1.1, 2)
             s = rng.uniform(1, 3)
@@ -1051,9 +1323,15 @@ def _stain(rng: np.random.Generator, arr: _Arrays, site: _DamageSite, size: int,
         dmg[win] |= a > 0.08
 
 
-def _box_damage(rng: np.random.Generator, back: _Layer, front: _Layer, plan: _BoxPlan,
-                visible: NDArray[np.bool_], dmg: ImageDraw.ImageDraw, sev: float,
-                ) -> list[tuple[float, float, float]]:
+def _box_damage(
+    rng: np.random.Generator,
+    back: _Layer,
+    front: _Layer,
+    plan: _BoxPlan,
+    visible: NDArray[np.bool_],
+    dmg: ImageDraw.ImageDraw,
+    sev: float,
+) -> list[tuple[float, float, float]]:
     """Crush corners, tear and crease the box; returns dents (x, y, radius) to apply later."""
     target = front if plan.mode == "inside" else back
     dents: list[tuple[float, float, float]] = []
@@ -1062,11 +1340,23 @@ def _box_damage(rng: np.random.Generator, back: _Layer, front: _Layer, plan: _Bo
     dark = _scale_rgb(plan.tint, 0.4)
     light = _scale_rgb(plan.tint, 1.3)
     side = min(plan.hw, plan.hh)
-    n = 1 + int(round(rng.uniform(0.3, 1.0) * 2 * sev))
+    n = 1 + round(rng.uniform(0.3, 1.0) * 2 * sev)
     kinds = [("crush", "tear", "dent")[int(i)] for i in rng.integers(0, 3, n)]
     size = target.size
-    corners = [(x, y) for x in (x0, x1) for y in (y0, plan.cy + plan.hh)
-               if 4 < x < size - 4 and 4 < y < size - 4 and (plan.mode == "behind" or y == y0)]
+    y1 = plan.cy + plan.hh
+
+    def in_view(x: float, y: float) -> bool:
+        """A corner can be crushed visibly if it is in frame and not hidden by the product."""
+        ix = int(x + (6 if x == x0 else -6))
+        iy = int(y + (6 if y == y0 else -6))
+        return 0 <= ix < size and 0 <= iy < size and bool(visible[iy, ix])
+
+    corners = [
+        (x, y)
+        for x in (x0, x1)
+        for y in (y0, y1)
+        if (plan.mode == "behind" or y == y0) and in_view(x, y)
+    ]
     for kind in kinds:
         if kind == "crush" and corners:  # a corner pushed in: cut silhouette, crumpled zone
             cx, cy = corners[int(rng.integers(len(corners)))]
@@ -1074,15 +1364,21 @@ def _box_damage(rng: np.random.Generator, back: _Layer, front: _Layer, plan: _Bo
             sx = 1 if cx == x0 else -1
             sy = 1 if cy == y0 else -1
             ext = 0.4 * r + 8  # reach over the top / side faces drawn beyond the front face
-            cut = [(cx - sx * ext, cy - sy * ext),
-                   (cx + sx * r * rng.uniform(0.6, 1.0), cy - sy * ext)]
+            cut = [
+                (cx - sx * ext, cy - sy * ext),
+                (cx + sx * r * rng.uniform(0.6, 1.0), cy - sy * ext),
+            ]
             for t in np.linspace(0.15, 0.85, 5):
                 jit = rng.uniform(-0.15, 0.15) * r
                 cut.append((cx + sx * r * (1 - t) * 0.6 + jit, cy + sy * r * t * 0.6 - jit))
             cut.append((cx - sx * ext, cy + sy * r * rng.uniform(0.6, 1.0)))
             cut_px = [(x * _SS, y * _SS) for x, y in cut]
-            zone = [cut_px[1], *cut_px[2:-1], cut_px[-1],
-                    ((cx + sx * r * 1.1) * _SS, (cy + sy * r * 1.1) * _SS)]
+            zone = [
+                cut_px[1],
+                *cut_px[2:-1],
+                cut_px[-1],
+                ((cx + sx * r * 1.1) * _SS, (cy + sy * r * 1.1) * _SS),
+            ]
             target.poly(zone, dark, int(70 + 60 * sev), relief=100)
             dmg.polygon(zone, fill=255)
             for layer in (back, front):
@@ -1091,35 +1387,50 @@ def _box_damage(rng: np.random.Generator, back: _Layer, front: _Layer, plan: _Bo
                 t = rng.uniform(0.1, 0.9)
                 px = cx + sx * r * (1 - t) * 0.6
                 py = cy + sy * r * t * 0.6
-                pts = _walk(rng, px, py, math.atan2(sy, sx) + rng.normal(0, 0.5),
-                            r * rng.uniform(0.4, 0.9), 4.0, 0.15, 0.4)
+                pts = _walk(
+                    rng,
+                    px,
+                    py,
+                    math.atan2(sy, sx) + rng.normal(0, 0.5),
+                    r * rng.uniform(0.4, 0.9),
+                    4.0,
+                    0.15,
+                    0.4,
+                )
                 target.line(pts, dark, 1.5 + sev, 220, relief=70)
                 target.line([(x + _SS, y) for x, y in pts], light, 1.0, 170, relief=175)
                 dmg.line(pts, fill=255, width=4 * _SS)
             dents.append((cx + sx * r * 0.7, cy + sy * r * 0.7, r * 0.6))
-        elif kind in ("tear", "crush"):  # a torn hole exposing the corrugated core, with a loose flap
+        elif kind in ("tear", "crush"):  # a torn hole showing the corrugated core, a loose flap
             pts_ = _sample_points(rng, visible, 1)
             if not pts_:
                 continue
             p = pts_[0]
             r = side * rng.uniform(0.2, 0.35) * (0.7 + 0.7 * sev)
-            hole = _jagged_pts(rng, p[0] * _SS, p[1] * _SS, r * _SS, int(rng.integers(10, 18)),
-                               0.6)
+            hole = _jagged_pts(rng, p[0] * _SS, p[1] * _SS, r * _SS, int(rng.integers(10, 18)), 0.6)
             core = Image.new("RGB", target.albedo.size, _jitter(rng, (200, 172, 128), 8))
             cd = ImageDraw.Draw(core)
             step = rng.uniform(3.0, 4.5) * _SS
             for k in np.arange((p[0] - r) * _SS, (p[0] + r) * _SS, step):
-                cd.line([(k, (p[1] - r) * _SS), (k, (p[1] + r) * _SS)],
-                        fill=_scale_rgb(plan.tint, 0.6), width=_SS)
+                cd.line(
+                    [(k, (p[1] - r) * _SS), (k, (p[1] + r) * _SS)],
+                    fill=_scale_rgb(plan.tint, 0.6),
+                    width=_SS,
+                )
             hole_mask = Image.new("L", target.albedo.size, 0)
             ImageDraw.Draw(hole_mask).polygon(hole, fill=255)
             target.albedo.paste(core, mask=hole_mask)
             target.bump.polygon(hole, fill=90)
             target.line([(x, y - 1.5 * _SS) for x, y in hole[: len(hole) // 2]], dark, 2.0, 200)
             target.line([*hole, hole[0]], _jitter(rng, (232, 215, 185), 8), 1.5, 240)
-            flap = [hole[0], hole[len(hole) // 3],
-                    ((p[0] + r * rng.uniform(-1.2, 1.2)) * _SS, (p[1] + r * rng.uniform(0.9, 1.7))
-                     * _SS)]
+            flap = [
+                hole[0],
+                hole[len(hole) // 3],
+                (
+                    (p[0] + r * rng.uniform(-1.2, 1.2)) * _SS,
+                    (p[1] + r * rng.uniform(0.9, 1.7)) * _SS,
+                ),
+            ]
             target.poly(flap, _scale_rgb(plan.tint, 1.12), relief=150)
             target.line([*flap, flap[0]], dark, 1.0, 150)
             target.cover.polygon(flap, fill=255)
@@ -1133,8 +1444,16 @@ def _box_damage(rng: np.random.Generator, back: _Layer, front: _Layer, plan: _Bo
             r = side * rng.uniform(0.25, 0.4) * (0.7 + 0.7 * sev)
             dents.append((p[0], p[1], r))
             for _ in range(1 + int(rng.random() < 0.3 + 0.6 * sev)):
-                crease = _walk(rng, p[0] - r, p[1] + rng.normal(0, r / 3), rng.normal(0, 0.5),
-                               2 * r, 5.0, 0.1, 0.3)
+                crease = _walk(
+                    rng,
+                    p[0] - r,
+                    p[1] + rng.normal(0, r / 3),
+                    rng.normal(0, 0.5),
+                    2 * r,
+                    5.0,
+                    0.1,
+                    0.3,
+                )
                 target.line(crease, dark, 1.5 + sev, 210, relief=70)
                 target.line([(x, y + _SS) for x, y in crease], light, 1.0, 160)
                 dmg.line(crease, fill=255, width=4 * _SS)
@@ -1199,16 +1518,24 @@ def render_photo_with_masks(spec: PhotoSpec, size: int = 256) -> PhotoRender:
     rd = np.random.default_rng([seed, _STREAM_DAMAGE])
     rb = np.random.default_rng([seed, _STREAM_BOX])
     rc = np.random.default_rng([seed, _STREAM_CAMERA])
-    sev = float(spec.severity)
+    # even the mildest damage must be visible at 256 px: severity 0 maps to a small but clear
+    # mark, severity 1 to the worst case
+    sev = 0.15 + 0.85 * float(spec.severity)
     dtype = DamageType(spec.damage_type)
 
     # ---- scene: background, light, packaging decision, pose
     bg = _background(rs, size)
     az = rs.uniform(0, 2 * math.pi)
     el = rs.uniform(math.radians(35), math.radians(70))
-    light = _Light(math.cos(az) * math.cos(el), math.sin(az) * math.cos(el), math.sin(el),
-                   rs.uniform(0.3, 0.45), rs.uniform(0.55, 0.8))
-    shows_box = dtype == DamageType.PACKAGING_ONLY or rs.random() < _PACKAGING_SHOWN_RATE
+    light = _Light(
+        math.cos(az) * math.cos(el),
+        math.sin(az) * math.cos(el),
+        math.sin(el),
+        rs.uniform(0.3, 0.45),
+        rs.uniform(0.55, 0.8),
+    )
+    # draw before deciding so the scene stream stays aligned across damage types
+    shows_box = rs.random() < _PACKAGING_SHOWN_RATE or dtype == DamageType.PACKAGING_ONLY
     ext_frac = rs.uniform(0.34, 0.46) * (0.8 if shows_box else 1.0)
     ext = ext_frac * size
     scale = ext / _EXTENT[spec.shape]
@@ -1222,13 +1549,29 @@ def render_photo_with_masks(spec: PhotoSpec, size: int = 256) -> PhotoRender:
         if plan.mode == "inside":
             pcy -= 0.12 * size
             angle = angle * 0.3
-            plan = _BoxPlan(plan.mode, plan.cx, plan.cy - 0.12 * size, plan.hw, plan.hh, plan.dx,
-                            plan.dy, plan.tint)
+            plan = _BoxPlan(
+                plan.mode,
+                plan.cx,
+                plan.cy - 0.12 * size,
+                plan.hw,
+                plan.hh,
+                plan.dx,
+                plan.dy,
+                plan.tint,
+            )
         else:  # make room for the box beside the product
             shift = -0.12 * size * np.sign(plan.cx - pcx)
             pcx += shift
-            plan = _BoxPlan(plan.mode, plan.cx + shift, plan.cy + 0.08 * size, plan.hw, plan.hh,
-                            plan.dx, plan.dy, plan.tint)
+            plan = _BoxPlan(
+                plan.mode,
+                plan.cx + shift,
+                plan.cy + 0.08 * size,
+                plan.hw,
+                plan.hh,
+                plan.dx,
+                plan.dy,
+                plan.tint,
+            )
             pcy += 0.08 * size
     pose = _Pose(pcx, pcy, scale, angle)
     if rs.random() < _CLOSE_UP_RATE:  # a close-up: the photographer zooms in on part of the item
@@ -1240,8 +1583,16 @@ def render_photo_with_masks(spec: PhotoSpec, size: int = 256) -> PhotoRender:
             ax, ay = ax + t * (plan.cx - ax), ay + t * (plan.cy - plan.hh * 0.5 - ay)
         tx, ty = size * (0.5 + rs.uniform(-0.08, 0.08, 2))
         pose = _Pose(tx + z * (pcx - ax), ty + z * (pcy - ay), scale * z, angle)
-        plan = _BoxPlan(plan.mode, tx + z * (plan.cx - ax), ty + z * (plan.cy - ay), plan.hw * z,
-                        plan.hh * z, plan.dx * z, plan.dy * z, plan.tint)
+        plan = _BoxPlan(
+            plan.mode,
+            tx + z * (plan.cx - ax),
+            ty + z * (plan.cy - ay),
+            plan.hw * z,
+            plan.hh * z,
+            plan.dx * z,
+            plan.dy * z,
+            plan.tint,
+        )
         ext, scale = ext * z, scale * z
 
     # ---- product
@@ -1261,12 +1612,16 @@ def render_photo_with_masks(spec: PhotoSpec, size: int = 256) -> PhotoRender:
     dmg_draw = ImageDraw.Draw(dmg_img)
     pmask_img = _reduce(layer.mask)
     pmask_pre = _to_f32(pmask_img) * np.float32(1 / 255)
-    occluder = (_to_f32(_reduce(front.mask)) * np.float32(1 / 255) if front is not None
-                else np.zeros((size, size), np.float32))
+    occluder = (
+        _to_f32(_reduce(front.mask)) * np.float32(1 / 255)
+        if front is not None
+        else np.zeros((size, size), np.float32)
+    )
     pbevel = _to_f32(_blur_l(pmask_img, max(2.0, 0.05 * scale))) * np.float32(1 / 255)
     psite = _site(pmask_pre * (1 - occluder), pbevel, ext, pose.cx, pose.cy)
-    psite = _DamageSite(psite.inner & (occluder < 0.01), psite.edge & (occluder < 0.01), ext,
-                        pose.cx, pose.cy)
+    psite = _DamageSite(
+        psite.inner & (occluder < 0.01), psite.edge & (occluder < 0.01), ext, pose.cx, pose.cy
+    )
     if dtype == DamageType.SCRATCH_SCUFF:
         _draw_scratches(rd, layer, dmg_draw, psite, spec.color, sev)
     elif dtype == DamageType.CRACK_BREAK:
@@ -1279,19 +1634,24 @@ def render_photo_with_masks(spec: PhotoSpec, size: int = 256) -> PhotoRender:
     if dtype == DamageType.PACKAGING_ONLY and back is not None and front is not None:
         tgt = front if plan.mode == "inside" else back
         vis = (_to_f32(_reduce(tgt.mask)) > 250) & (
-            (pmask_pre < 0.01) if plan.mode == "behind" else np.ones_like(pmask_pre, bool))
+            (pmask_pre < 0.01) if plan.mode == "behind" else np.ones_like(pmask_pre, bool)
+        )
         box_dents = _box_damage(rd, back, front, plan, vis, dmg_draw, sev)
 
     # ---- to arrays, numpy-side damage
     bevel_px = max(2.0, 0.05 * scale)
     reuse = pbevel if dtype != DamageType.CRACK_BREAK else None  # a broken chunk moves edges
-    prod = _to_arrays(layer, bevel_px, bevel_h * scale / 60, 3.0, reuse,
-                      pmask_img if reuse is not None else None)
+    prod = _to_arrays(
+        layer, bevel_px, bevel_h * scale / 60, 3.0, reuse, pmask_img if reuse is not None else None
+    )
     prod.gloss, prod.shininess = gloss, shininess
     pbox = _bbox(pmask_pre) or (slice(0, size), slice(0, size))
     pm = prod.mask[pbox]
-    u, v = (a[pbox] for a in pose.local(size)) if product.profile == "cylinder" or (
-        product.material == "fabric") else (pm, pm)
+    u, v = (
+        (a[pbox] for a in pose.local(size))
+        if product.profile == "cylinder" or (product.material == "fabric")
+        else (pm, pm)
+    )
     if product.profile == "cylinder":
         prof = np.sqrt(np.clip(1.0 - (u / np.float32(0.55)) ** 2, 0.0, 1.0))
         prod.height[pbox] += prof * np.float32(scale * 0.5) * pm
@@ -1313,7 +1673,9 @@ def render_photo_with_masks(spec: PhotoSpec, size: int = 256) -> PhotoRender:
         xs, ys = (a[pbox] for a in _grid(size))
         sx, sy = rs.uniform(0, size, 2)
         r = rs.uniform(0.3, 0.6) * size
-        sh = np.exp(-(((xs - np.float32(sx)) ** 2 + (ys - np.float32(sy)) ** 2) / np.float32(r * r)))
+        sh = np.exp(
+            -(((xs - np.float32(sx)) ** 2 + (ys - np.float32(sy)) ** 2) / np.float32(r * r))
+        )
         tex = tex * (1.0 - np.float32(rs.uniform(0.1, 0.25)) * sh)
     prod.albedo[:, pbox[0], pbox[1]] *= tex
 
@@ -1341,7 +1703,8 @@ def render_photo_with_masks(spec: PhotoSpec, size: int = 256) -> PhotoRender:
             for dx_, dy_, r_ in box_dents:
                 xs, ys = _grid(size)
                 dsq = ((xs - np.float32(dx_)) ** 2 + (ys - np.float32(dy_)) ** 2) / np.float32(
-                    r_ * r_)
+                    r_ * r_
+                )
                 ba.height -= np.float32(r_ * (0.6 + 1.0 * sev)) * np.exp(-dsq) * ba.mask
                 dmg_mask |= (dsq < 1.0) & (ba.mask > 0.5)
             box_arrays.append((ba, which))
@@ -1350,8 +1713,11 @@ def render_photo_with_masks(spec: PhotoSpec, size: int = 256) -> PhotoRender:
     xs, ys = _grid(size)
     k0 = light.ambient + light.diffuse * light.lz
     gx_, gy_ = 0.25 * light.lx / size, 0.25 * light.ly / size
-    bg_light = (xs * np.float32(k0 * gx_) + ys * np.float32(k0 * gy_)
-                + np.float32(k0 * (1.0 - 0.5 * size * (gx_ + gy_))))
+    bg_light = (
+        xs * np.float32(k0 * gx_)
+        + ys * np.float32(k0 * gy_)
+        + np.float32(k0 * (1.0 - 0.5 * size * (gx_ + gy_)))
+    )
     occ = prod.mask
     for ba, _ in box_arrays:
         occ = np.maximum(occ, ba.mask)
@@ -1360,8 +1726,11 @@ def render_photo_with_masks(spec: PhotoSpec, size: int = 256) -> PhotoRender:
     lz = max(light.lz, 0.3)
     off = (-light.lx * 0.06 * size / lz / q, -light.ly * 0.06 * size / lz / q)
     small = occ_img.resize((size // q, size // q), Image.Resampling.BOX).transform(
-        (size // q, size // q), Image.Transform.AFFINE, (1, 0, -off[0], 0, 1, -off[1]),
-        resample=Image.Resampling.BILINEAR)
+        (size // q, size // q),
+        Image.Transform.AFFINE,
+        (1, 0, -off[0], 0, 1, -off[1]),
+        resample=Image.Resampling.BILINEAR,
+    )
     small = small.filter(ImageFilter.GaussianBlur(rs.uniform(0.8, 2.2)))
     soft = _to_f32(small.resize((size, size), Image.Resampling.BILINEAR))
     bg_light -= np.float32(rs.uniform(0.3, 0.55) * k0 / 255) * soft
@@ -1381,8 +1750,12 @@ def render_photo_with_masks(spec: PhotoSpec, size: int = 256) -> PhotoRender:
 
     if dmg_img.getbbox() is not None:
         dmg_mask |= _to_f32(_reduce(dmg_img)) > 32
-    if dtype in (DamageType.SCRATCH_SCUFF, DamageType.CRACK_BREAK, DamageType.DENT_DEFORMATION,
-                 DamageType.STAIN_CONTAMINATION):
+    if dtype in (
+        DamageType.SCRATCH_SCUFF,
+        DamageType.CRACK_BREAK,
+        DamageType.DENT_DEFORMATION,
+        DamageType.STAIN_CONTAMINATION,
+    ):
         dmg_mask &= (pmask_pre > 0.3) & (occluder < 0.5)
     elif dtype == DamageType.NONE:
         dmg_mask[:] = False
@@ -1406,8 +1779,12 @@ def render_photo_with_masks(spec: PhotoSpec, size: int = 256) -> PhotoRender:
     img[2] += np.float32(0.4) * np.roll(noise, 1, axis=1)
     u8 = np.clip(img, 0, 255, out=img).astype(np.uint8)
     out = Image.merge("RGB", [Image.fromarray(c) for c in u8])
-    return PhotoRender(image=out, product_mask=prod_mask.astype(np.float32),
-                       packaging_mask=box_mask, damage_mask=dmg_mask)
+    return PhotoRender(
+        image=out,
+        product_mask=prod_mask.astype(np.float32),
+        packaging_mask=box_mask,
+        damage_mask=dmg_mask,
+    )
 
 
 def render_photo(spec: PhotoSpec, size: int = 256) -> Image.Image:
@@ -1443,7 +1820,7 @@ def render_photos(
     if len(specs) != len(paths):
         raise ValueError(f"{len(specs)} specs but {len(paths)} paths")
     jobs = [(s, str(p), size) for s, p in zip(specs, paths, strict=True)]
-    if workers > 1 and len(jobs) >= _MIN_BATCH_PER_WORKER * 2:
+    if workers > 1 and len(jobs) >= _MIN_POOL_BATCH:
         chunk = max(8, len(jobs) // (workers * 8))
         with ProcessPoolExecutor(max_workers=workers) as pool:
             for _ in pool.map(_write_one, jobs, chunksize=chunk):

@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     registry_history_url: str | None = Field(
         default=None, description="SQLAlchemy URL of the alias history; default sqlite in artifacts"
     )
+    audit_url: str | None = Field(
+        default=None, description="SQLAlchemy URL of the audit store; default sqlite in artifacts"
+    )
     user: str = Field(default="", description="Who runs training commands (recorded on promotions)")
 
     def tracking_uri(self) -> str:
@@ -34,6 +37,12 @@ class Settings(BaseSettings):
         if self.mlflow_tracking_uri:
             return self.mlflow_tracking_uri
         return f"sqlite:///{(self.artifacts_dir / 'mlflow.db').resolve()}"
+
+    def audit_database_url(self) -> str:
+        """SQLAlchemy URL of the audit store (SQLite in the artifacts folder by default)."""
+        if self.audit_url:
+            return self.audit_url
+        return f"sqlite:///{(self.artifacts_dir / 'audit.db').resolve()}"
 
     def history_url(self) -> str:
         """SQLAlchemy URL of the champion-alias history."""

@@ -1,0 +1,1 @@
+"""Revisions of the audit store schema (Alembic ignores this file)."""

@@ -1,0 +1,87 @@
+"""Audit store fixtures: a migrated store on a SQLite file and on PostgreSQL.
+
+PostgreSQL tests run in a database created for the test session (dropped afterwards) and a fresh
+schema per test; the server comes from $TRIAGE_TEST_POSTGRES_URL (default: local, user postgres).
+They skip when no server answers locally, and fail when $CI is set.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from serving.audit import AuditStore
+
+DEFAULT_POSTGRES_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[sa.URL]:
+    """URL of a database made for this test session (dropped at the end)."""
+    admin_url = sa.make_url(os.environ.get("TRIAGE_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL))
+    admin = sa.create_engine(
+        admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
+    )
+    try:
+        with admin.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        message = f"PostgreSQL not reachable at {admin_url.render_as_string()}: {exc.orig}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    name = f"triage_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.set(database=name)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _postgres_schema_url(database: sa.URL) -> sa.URL:
+    """A fresh schema in the session database, selected through search_path."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(database, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    engine.dispose()
+    return database.update_query_dict({"options": f"-csearch_path={schema}"})
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> sa.URL:
+    """URL of an empty database (not migrated) for each backend."""
+    if request.param == "sqlite":
+        return sa.make_url(f"sqlite:///{tmp_path / 'audit.db'}")
+    return _postgres_schema_url(request.getfixturevalue("postgres_database"))
+
+
+@pytest.fixture
+def make_store(store_url: sa.URL) -> Iterator[Callable[[], AuditStore]]:
+    """Factory of migrated stores on one database (several stores = several processes)."""
+    stores: list[AuditStore] = []
+
+    def make() -> AuditStore:
+        store = AuditStore(store_url)
+        store.upgrade()
+        stores.append(store)
+        return store
+
+    yield make
+    for store in stores:
+        store.close()
+
+
+@pytest.fixture
+def store(make_store: Callable[[], AuditStore]) -> AuditStore:
+    """A migrated, empty audit store (SQLite file or PostgreSQL schema)."""
+    return make_store()

@@ -1,0 +1,1 @@
+"""Training pipelines: pure steps per model family, wired by `runner`."""

@@ -24,6 +24,14 @@ install: $(VENV)/.installed ## create .venv and install the project with dev too
 run: install ## install, then run the main job on embedded defaults
 	$(VENV)/bin/triage run --artifacts $(ARTIFACTS)
 
+.PHONY: train
+train: install ## train the reason model (fast profile) and register it in MLflow
+	$(VENV)/bin/triage train reason --profile fast
+
+.PHONY: serve
+serve: install ## start the API on 127.0.0.1:8000 (models by alias; rules-only fallback without them)
+	$(PY) -m serving --host 127.0.0.1 --port 8000
+
 .PHONY: test
 test: install ## install, then run the test suite (what CI runs)
 	$(PY) -m pytest

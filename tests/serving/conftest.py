@@ -7,15 +7,20 @@ They skip when no server answers locally, and fail when $CI is set.
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 
+from serving.app import create_app
 from serving.audit import AuditStore
+from serving.config import ServingSettings
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 
@@ -85,3 +90,55 @@ def make_store(store_url: sa.URL) -> Iterator[Callable[[], AuditStore]]:
 def store(make_store: Callable[[], AuditStore]) -> AuditStore:
     """A migrated, empty audit store (SQLite file or PostgreSQL schema)."""
     return make_store()
+
+
+# ------------------------------------------------------------------------------ API fixtures
+
+TEST_PRINCIPALS = {
+    "workflow": "[workflow]",
+    "inspector": "[inspector]",
+    "approver": "[approver]",
+    "fraud_analyst": "[fraud_analyst]",
+    "data_scientist": "[data_scientist]",
+    "admin": "[admin]",
+    "supervisor": "[inspector, approver]",  # may do both, never on the same case
+}
+"""Principal `test-<name>` with API key `test-<name>-key` -> its roles."""
+
+
+@pytest.fixture
+def api_keys_file(tmp_path: Path) -> Path:
+    """An API keys file of `TEST_PRINCIPALS`: one per role plus a supervisor."""
+    lines = ["principals:"]
+    for name, roles in TEST_PRINCIPALS.items():
+        lines += [f"  - name: test-{name}", f"    key: test-{name}-key", f"    roles: {roles}"]
+    path = tmp_path / "api_keys.yml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def serving_settings(tmp_path: Path, api_keys_file: Path) -> ServingSettings:
+    """Serving settings on a temporary SQLite audit store, the default policy, no MLflow."""
+    return ServingSettings(
+        artifacts_dir=tmp_path / "artifacts",
+        audit_url=f"sqlite:///{tmp_path / 'audit.db'}",
+        api_keys_file=api_keys_file,
+        policy_file=None,
+        reason_model_uri=None,
+    )
+
+
+@pytest.fixture
+def client(serving_settings: ServingSettings) -> Iterator[TestClient]:
+    """A started app (lifespan run) with the test settings; no models (rules-only fallback)."""
+    with TestClient(create_app(serving_settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+def sample_cases() -> list[dict[str, Any]]:
+    """The committed sample return cases (JSON, as a workflow system would send them)."""
+    path = Path(__file__).resolve().parents[2] / "data_samples" / "cases.jsonl"
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line)["case"] for line in handle if line.strip()]

@@ -109,7 +109,11 @@ def load_params(family: str, profile: str, params_file: Path | None = None) -> d
     if profile not in profiles:
         raise ValueError(f"unknown profile {profile!r}; choose from {sorted(profiles)}")
     params["profile"] = profile
-    params.setdefault("data", {}).update(profiles[profile] or {})
+    for key, value in (profiles[profile] or {}).items():
+        if key == "gate" or not isinstance(value, dict):
+            params[key] = value  # a profile's gate replaces the base gate whole
+        else:
+            params[key] = {**(params.get(key) or {}), **value}
     return params
 
 

@@ -1,0 +1,240 @@
+"""The FastAPI application: `create_app()` wires routers, middleware and the lifespan.
+
+Nothing happens at import. The lifespan loads the API keys, the review policy, the audit store
+(migrating it) and the models, records a policy change in the audit trail when the policy
+version differs from the last one recorded, and puts everything on `app.state.service`.
+
+Run: ``uvicorn --factory serving.app:create_app`` (or ``python -m serving``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from serving.audit import AuditEntry, AuditStore, Outcome, RecordKind, request_hash
+from serving.config import EXAMPLE_API_KEYS_FILE, ApiKeyring, ServingSettings, get_settings
+from serving.deps import ServiceMetrics, ServiceState
+from serving.policy import PolicyEngine
+from serving.predictors import load_predictors
+from serving.routers import api_router, meta
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """Returns triage and fraud service for product distributors.
+
+Authenticate with an API key in `X-API-Key`; each key maps to roles (workflow, inspector,
+approver, fraud_analyst, data_scientist, admin). Every triage is recorded in a hash-chained
+audit trail with the policy version and model versions it was made with."""
+
+
+def load_state(
+    settings: ServingSettings, model_loader: Callable[[str], Any] | None = None
+) -> ServiceState:
+    """Load keys, policy, audit store (migrated) and models; a missing model is a fallback."""
+    if settings.api_keys_file.resolve() == EXAMPLE_API_KEYS_FILE:
+        logger.warning(
+            "using the DEVELOPMENT API keys in %s: set TRIAGE_API_KEYS_FILE in any real deployment",
+            EXAMPLE_API_KEYS_FILE,
+        )
+    keyring = ApiKeyring.from_file(settings.api_keys_file)
+    policy = PolicyEngine.from_file(settings.policy_file)
+    url = sa.make_url(settings.audit_database_url())
+    if url.get_backend_name() == "sqlite" and url.database:
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    store = AuditStore(url)
+    try:
+        store.upgrade()
+        record_policy(store, policy)
+        predictors = load_predictors(settings, model_loader)
+    except BaseException:
+        store.close()
+        raise
+    return ServiceState(
+        settings=settings, policy=policy, store=store, predictors=predictors, keyring=keyring
+    )
+
+
+def record_policy(store: AuditStore, policy: PolicyEngine) -> None:
+    """Append a policy-change record when this policy version is not the latest recorded."""
+    subject = f"policy:{policy.name}"
+    previous = None
+    for record in reversed(store.records_for_case(subject)):
+        if record.kind == RecordKind.POLICY_CHANGE:
+            previous = record.payload.get("version")
+            break
+    if previous == policy.version:
+        return
+    payload = {
+        "name": policy.name,
+        "revision": policy.revision,
+        "version": policy.version,
+        "previous_version": previous,
+    }
+    entry = AuditEntry(RecordKind.POLICY_CHANGE, subject, "service", payload)
+    # several workers starting at once record the change once
+    key = f"policy_change:{previous}->{policy.version}"
+    store.idempotent(key, request_hash(payload), lambda: Outcome(payload, [entry]))
+
+
+def create_app(
+    settings: ServingSettings | None = None,
+    *,
+    model_loader: Callable[[str], Any] | None = None,
+) -> FastAPI:
+    """Build the app. `settings` default to `get_settings()` (environment); `model_loader`
+    replaces `mlflow.pyfunc.load_model` (tests). Nothing is loaded until the lifespan runs."""
+    resolved = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = await run_in_threadpool(load_state, resolved, model_loader)
+        app.state.service = state
+        try:
+            yield
+        finally:
+            del app.state.service
+            state.store.close()
+
+    app = FastAPI(
+        title="returns-triage",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "triage", "description": "Triage of return cases"},
+            {"name": "decisions", "description": "Inspections and approvals"},
+            {"name": "queues", "description": "Review queues"},
+            {"name": "audit", "description": "The audit trail"},
+            {"name": "meta", "description": "Health, readiness, metrics, versions"},
+        ],
+    )
+    app.dependency_overrides[get_settings] = lambda: resolved
+    app.include_router(meta.router)
+    app.include_router(api_router)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)  # type: ignore[arg-type]
+    # the last added is outermost: metrics also count the 413s of the body limit
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=resolved.max_body_bytes)
+    app.add_middleware(MetricsMiddleware)
+    return app
+
+
+async def validation_error_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 naming each field, without echoing the input back (it may be megabytes)."""
+    detail = [
+        {"loc": list(error.get("loc", ())), "msg": error.get("msg", ""), "type": error.get("type")}
+        for error in exc.errors()
+    ]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+class BodySizeLimitMiddleware:
+    """Refuse request bodies over `max_bytes` with 413, by Content-Length or while streaming."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(send)
+            return
+        received = 0
+        too_large = False
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    too_large = True
+                    raise _BodyTooLarge
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if too_large:
+                if message["type"] == "http.response.start" and not started:
+                    started = True
+                    await self._refuse(send)
+                return  # the app's own answer to the aborted body is replaced
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except _BodyTooLarge:
+            if not started:
+                await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        response = JSONResponse(
+            {"detail": f"request body larger than {self.max_bytes:,} bytes"}, status_code=413
+        )
+        await response({"type": "http"}, _no_receive, send)
+
+
+class _BodyTooLarge(Exception):
+    """Raised into the app when the streamed body passes the limit."""
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
+class MetricsMiddleware:
+    """Count requests and time them by route template (not raw path: bounded label values)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        began = time.perf_counter()
+        status_code = 500
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status_code
+            if message["type"] == "http.response.start":
+                status_code = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            state = getattr(scope.get("app"), "state", None)
+            service = getattr(state, "service", None)
+            if isinstance(service, ServiceState):
+                metrics: ServiceMetrics = service.metrics
+                route = _route_template(scope)
+                method = scope.get("method", "")
+                metrics.requests.labels(method, route, str(status_code)).inc()
+                metrics.latency.labels(method, route).observe(time.perf_counter() - began)
+
+
+def _route_template(scope: Scope) -> str:
+    """The matched route's full path template (``/v1/triage/{case_id}``), or ``unmatched``."""
+    # FastAPI >= 0.16x resolves included routers lazily: the full template is on the effective
+    # route context; older versions put the full path on the route itself
+    context = (scope.get("fastapi") or {}).get("effective_route_context")
+    path = getattr(context, "path", None) or getattr(scope.get("route"), "path", None)
+    return path if isinstance(path, str) else "unmatched"

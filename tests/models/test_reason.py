@@ -1,0 +1,324 @@
+"""Reason-text classifiers: contract, metric floors, behaviour (invariance, directional,
+minimum functionality), empty notes, persistence, and the real dev labels when present."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.metrics import f1_score
+
+from features.codes import ReasonCode
+from models.metrics import expected_calibration_error
+from models.reason import (
+    CLASSES,
+    MiniLMReasonClassifier,
+    TfidfReasonClassifier,
+    clean_note,
+)
+from training.real_text import (
+    evaluate_on_dev,
+    load_reason_dev_labels,
+    load_weak_labels,
+    normalise_text,
+    reason_training_data,
+    simulated_reason_notes,
+)
+from training.simulation.config import WorldConfig
+from training.simulation.world import build_world
+
+R = ReasonCode
+
+# minimum functionality: clear sentences of our own, three per code (not from any dataset)
+MFT: dict[ReasonCode, tuple[str, ...]] = {
+    R.DAMAGED_IN_TRANSIT: (
+        "The box arrived crushed and the glass panel inside was shattered.",
+        "Delivered with a big dent in the housing, the carton was torn open by the courier.",
+        "The bottle was leaking all over the package when the carrier dropped it off.",
+    ),
+    R.DEFECTIVE: (
+        "It will not turn on at all, dead on arrival.",
+        "Worked for two days and then stopped working completely.",
+        "The motor keeps cutting out and the unit malfunctions constantly.",
+    ),
+    R.WRONG_ITEM: (
+        "You sent the wrong part number, I ordered a different model.",
+        "I ordered the blue one and received a red one instead.",
+        "Wrong item shipped, this is not what is on my order.",
+    ),
+    R.NOT_AS_DESCRIBED: (
+        "The listing says stainless steel but this is painted plastic.",
+        "Looks nothing like the photos on the website.",
+        "The description promised a backlit display, this one has none.",
+    ),
+    R.SIZE_FIT: (
+        "Way too small, I need a larger size.",
+        "The dress runs big, it is loose everywhere.",
+        "The shoes are too tight and pinch my toes.",
+    ),
+    R.INCOMPATIBLE: (
+        "This charger is not compatible with my laptop.",
+        "The valve does not fit our existing pipe system, wrong thread for our machine.",
+        "The software will not run on our platform.",
+    ),
+    R.QUALITY: (
+        "The stitching came apart and the material feels cheap and flimsy.",
+        "Poor quality, the fabric pilled after one wash.",
+        "Badly made, the plastic clips feel cheap and thin.",
+    ),
+    R.MISSING_PARTS: (
+        "The box was missing the power cable and the manual.",
+        "Screws and mounting brackets were not included.",
+        "Only two of the four legs were in the package.",
+    ),
+    R.NO_LONGER_NEEDED: (
+        "I ordered this by mistake and no longer need it.",
+        "Changed my mind, please take it back.",
+        "We placed a duplicate order, returning the extra one unopened.",
+    ),
+    R.LATE_DELIVERY: (
+        "It arrived two weeks late, after our event was over.",
+        "The delivery took far too long, we had to buy one elsewhere.",
+        "Shipment came after the deadline we needed it for.",
+    ),
+    R.EXPIRED: (
+        "The product was already expired when it arrived.",
+        "The use-by date is next week, far too close to expiry.",
+        "These supplies are past their expiration date.",
+    ),
+    R.OTHER: (
+        "Returning for a reason not listed here.",
+        "Other reason, see attached form.",
+        "Please process this return, reason other.",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def notes(world_config: WorldConfig) -> pd.DataFrame:
+    return simulated_reason_notes(build_world(4_000, 0, 3, world_config).returns)
+
+
+@pytest.fixture(scope="module")
+def split(notes: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    cut = int(len(notes) * 0.8)  # a later period is held out
+    return notes.iloc[:cut], notes.iloc[cut:]
+
+
+@pytest.fixture(scope="module")
+def tfidf(split: tuple[pd.DataFrame, pd.DataFrame]) -> TfidfReasonClassifier:
+    train, _ = split
+    texts, codes, weights = reason_training_data(train)
+    return TfidfReasonClassifier().fit(texts, codes, sample_weight=weights)
+
+
+@pytest.fixture(scope="module")
+def minilm(split: tuple[pd.DataFrame, pd.DataFrame]) -> MiniLMReasonClassifier:
+    """Frozen-encoder variant (fast to fit); the fine-tuned one is checked in a slow test."""
+    train, _ = split
+    texts, codes, weights = reason_training_data(train)
+    model = MiniLMReasonClassifier(fine_tune=False, max_train_texts=1_500, C=10.0)
+    return model.fit(texts, codes, sample_weight=weights)
+
+
+def _macro_f1(model: MiniLMReasonClassifier | TfidfReasonClassifier, data: pd.DataFrame) -> float:
+    return float(f1_score(data["code"], model.predict(list(data["text"])), average="macro"))
+
+
+# -- contract ------------------------------------------------------------------------------
+
+
+def test_init_only_stores_params() -> None:
+    model = MiniLMReasonClassifier(epochs=2.0, random_state=5)
+    assert model.get_params()["epochs"] == 2.0
+    assert not [k for k in vars(model) if k.endswith("_") and not k.startswith("_")]
+    assert clone(model).get_params() == model.get_params()
+
+
+def test_classes_are_the_contract(
+    tfidf: TfidfReasonClassifier, minilm: MiniLMReasonClassifier
+) -> None:
+    for model in (tfidf, minilm):
+        assert list(model.classes_) == [c.value for c in ReasonCode]
+        proba = model.predict_proba(["the item stopped working"])
+        assert proba.shape == (1, len(CLASSES))
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+        top = model.top_k(["the item stopped working"], k=3)[0]
+        assert len(top) == 3 and top[0][1] >= top[1][1] >= top[2][1]
+
+
+def test_rejects_unknown_codes() -> None:
+    with pytest.raises(ValueError, match="unknown reason codes"):
+        TfidfReasonClassifier().fit(["a", "b", "c"], ["DEFECTIVE", "BROKEN", "OTHER"])
+
+
+def test_clean_note_masks_identifiers() -> None:
+    assert clean_note("PO 4580856801, line 6,  SN 67BUPAKNJD9") == "PO #, line 6, SN #"
+    assert clean_note("used it for 12 days &#34;ok&#34;") == 'used it for 12 days "ok"'
+    assert clean_note(None) == ""
+
+
+# -- metric floors on a later period -------------------------------------------------------
+
+
+def test_simulated_later_period_floors(
+    tfidf: TfidfReasonClassifier,
+    minilm: MiniLMReasonClassifier,
+    split: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    _, later = split
+    assert _macro_f1(tfidf, later) >= 0.80
+    assert _macro_f1(minilm, later) >= 0.60
+    proba = minilm.predict_proba(list(later["text"]))
+    assert expected_calibration_error(later["code"], proba, minilm.classes_) <= 0.08
+
+
+# -- empty notes ---------------------------------------------------------------------------
+
+
+def test_empty_notes_get_a_low_confidence_prior(
+    tfidf: TfidfReasonClassifier, minilm: MiniLMReasonClassifier
+) -> None:
+    for model in (tfidf, minilm):
+        proba = model.predict_proba(["", "   \n", "the box arrived crushed"])
+        np.testing.assert_allclose(proba[0], model.prior_)
+        np.testing.assert_allclose(proba[1], model.prior_)
+        assert proba[0].max() < 0.3
+        assert proba[0].min() > 0.0
+        assert model.predict(["the box arrived crushed"])[0] == R.DAMAGED_IN_TRANSIT
+
+
+# -- behaviour -----------------------------------------------------------------------------
+
+INVARIANCE_PAIRS = [
+    (
+        "Stopped working after 3 days. Order 4471123, thanks Maria",
+        "Stopped working after 3 days. Order W-99017342, thanks Dmitri",
+    ),
+    (
+        "The jacket is way too small for me, need a bigger size",
+        "The jacket is way too smal for me, need a biger size",
+    ),
+    (
+        "WRONG PART SHIPPED, ORDERED A DIFFERENT MODEL",
+        "wrong part shipped, ordered a different model",
+    ),
+    (
+        "Missing the power cable. Regards, John Smith",
+        "Missing the power cable. Regards, Aisha Okafor",
+    ),
+]
+
+
+@pytest.mark.parametrize("left,right", INVARIANCE_PAIRS)
+def test_invariance(minilm: MiniLMReasonClassifier, left: str, right: str) -> None:
+    assert minilm.predict([left])[0] == minilm.predict([right])[0]
+
+
+def test_casing_and_identifiers_change_nothing(minilm: MiniLMReasonClassifier) -> None:
+    proba = minilm.predict_proba(
+        [
+            "It does not work with my printer. PO 1234567",
+            "IT DOES NOT WORK WITH MY PRINTER. PO 7654321",
+        ]
+    )
+    np.testing.assert_allclose(proba[0], proba[1], atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "base",
+    [
+        "I would like to return this lamp.",
+        "Returning the headset, please refund.",
+        "The color is a bit darker than I expected.",
+    ],
+)
+def test_directional_damage(minilm: MiniLMReasonClassifier, base: str) -> None:
+    damaged = R.DAMAGED_IN_TRANSIT.value
+    column = list(minilm.classes_).index(damaged)
+    before, after = minilm.predict_proba([base, base + " It arrived smashed."])[:, column]
+    assert after > before + 0.1
+
+
+def test_minimum_functionality(
+    tfidf: TfidfReasonClassifier, minilm: MiniLMReasonClassifier
+) -> None:
+    texts = [t for sentences in MFT.values() for t in sentences]
+    truth = [code.value for code, sentences in MFT.items() for _ in sentences]
+    for model, floor in ((minilm, 0.6), (tfidf, 0.5)):
+        accuracy = float(np.mean(model.predict(texts) == np.array(truth)))
+        assert accuracy >= floor, f"{type(model).__name__}: {accuracy:.2f}"
+
+
+# -- persistence ---------------------------------------------------------------------------
+
+
+def test_save_load_round_trip(
+    tmp_path: Path, tfidf: TfidfReasonClassifier, minilm: MiniLMReasonClassifier
+) -> None:
+    texts = ["", "arrived dented", "too tight in the shoulders", "STOPPED WORKING"]
+    for model in (tfidf, minilm):
+        folder = model.save(tmp_path / type(model).__name__)
+        loaded = type(model).load(folder)
+        np.testing.assert_allclose(
+            loaded.predict_proba(texts), model.predict_proba(texts), atol=1e-6
+        )
+    saved = {p.name for p in (tmp_path / "MiniLMReasonClassifier").iterdir()}
+    assert {"encoder.onnx", "head.npz", "params.json", "tokenizer.json"} <= saved
+
+
+def test_pickle_round_trip(minilm: MiniLMReasonClassifier) -> None:
+    texts = ["the box was crushed", "changed my mind"]
+    clone_ = pickle.loads(pickle.dumps(minilm))
+    np.testing.assert_allclose(clone_.predict_proba(texts), minilm.predict_proba(texts), atol=1e-6)
+
+
+def test_cache_answers_repeated_notes(minilm: MiniLMReasonClassifier) -> None:
+    encoder = minilm.encoder_
+    note = "The blender arrived with a cracked jug."
+    minilm.predict([note])
+    hits = encoder.cache_hits
+    minilm.predict([note])
+    assert encoder.cache_hits == hits + 1
+
+
+# -- real data -----------------------------------------------------------------------------
+
+
+def test_dev_labels_and_weak_labels_do_not_overlap(datasets_dir: Path) -> None:
+    dev = load_reason_dev_labels(datasets_dir)
+    assert len(dev) == 119
+    assert dev["code"].value_counts().to_dict() == {
+        "QUALITY": 39,
+        "SIZE_FIT": 34,
+        "DEFECTIVE": 28,
+        "NOT_AS_DESCRIBED": 7,
+        "INCOMPATIBLE": 6,
+        "NO_LONGER_NEEDED": 5,
+    }
+    assert (dev["text"].str.len() > 0).all()
+    weak = load_weak_labels(datasets_dir, dev["text"])
+    assert set(weak["code"]) == {"SIZE_FIT", "QUALITY"}
+    dev_norm = [normalise_text(t) for t in dev["text"]]
+    long_dev = [d for d in dev_norm if len(d) >= 30]  # a short sentence may occur in any review
+    for text in weak["text"].map(normalise_text):
+        assert text not in dev_norm
+        assert not any(text in d or d in text for d in long_dev)
+    # without exclusion some dev reviews are in the aspect files: the exclusion is doing work
+    assert len(load_weak_labels(datasets_dir, [])) > len(weak)
+
+
+def test_evaluate_on_dev(datasets_dir: Path, minilm: MiniLMReasonClassifier) -> None:
+    result = evaluate_on_dev(minilm, datasets_dir)
+    assert result["n"] == 119
+    assert len(result["labels"]) == 6
+    assert set(result["per_source"]) == {
+        "amazon_alexa",
+        "amazon_cells_labelled",
+        "womens_clothing_reviews",
+    }
+    assert result["accuracy"] >= 0.45

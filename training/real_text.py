@@ -1,0 +1,327 @@
+"""Readers for the real customer review texts: the reason dev labels and weak reason labels.
+
+Everything is read from the datasets folder passed in (``../shared/datasets`` by convention,
+never committed). Files used, under ``review-text/``:
+
+- ``reason_dev_labels.jsonl``: return-reason codes two annotators agreed on, ``{source, row,
+  code}``; the text is recovered from the source file as the datasets README describes.
+- ``clothing_aspects.csv`` / ``clothing_aspects_train2.csv``: clothing reviews with hand
+  annotated aspect polarity; a negative Fit is a size/fit signal, a negative Fabric a quality
+  signal (weak labels).
+- ``womens_clothing_reviews.csv.zip``, ``amazon_alexa.tsv``, ``amazon_cells_labelled.txt``:
+  review texts with ratings or sentiment (negative ones are the unlabelled complaints).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.codes import ReasonCode
+
+REVIEW_TEXT = Path("review-text")
+DEV_LABELS = REVIEW_TEXT / "reason_dev_labels.jsonl"
+WOMENS = REVIEW_TEXT / "womens_clothing_reviews.csv.zip"
+ALEXA = REVIEW_TEXT / "amazon_alexa.tsv"
+CELLS = REVIEW_TEXT / "amazon_cells_labelled.txt"
+ASPECTS = (REVIEW_TEXT / "clothing_aspects.csv", REVIEW_TEXT / "clothing_aspects_train2.csv")
+
+# a weak text this close to a dev text (as a substring of it, or it of the weak text) counts as
+# the same review: the aspect files hold the clothing reviews without their titles
+_MIN_CONTAINED_CHARS = 30
+
+
+def normalise_text(text: str) -> str:
+    """Lower-case letters and digits separated by single spaces (for matching the same review)."""
+    return " ".join(re.findall(r"[a-z0-9]+", str(text).lower()))
+
+
+def womens_review_texts(datasets_dir: Path) -> pd.DataFrame:
+    """Women's clothing reviews: `row, text, rating` (text = Title + '. ' + Review Text)."""
+    with zipfile.ZipFile(datasets_dir / WOMENS) as archive:
+        name = next(n for n in archive.namelist() if n.endswith(".csv") and "MACOSX" not in n)
+        with archive.open(name) as handle:
+            raw = pd.read_csv(handle)
+    title = raw["Title"].fillna("").astype(str).str.strip()
+    body = raw["Review Text"].fillna("").astype(str).str.strip()
+    text = np.where(title != "", title + ". " + body, body)
+    return pd.DataFrame({"row": np.arange(len(raw)), "text": text, "rating": raw["Rating"]})
+
+
+def alexa_review_texts(datasets_dir: Path) -> pd.DataFrame:
+    """Amazon Echo reviews: `row, text, rating` (text = verified_reviews stripped)."""
+    raw = pd.read_csv(datasets_dir / ALEXA, sep="\t", encoding="utf-8-sig")
+    text = raw["verified_reviews"].fillna("").astype(str).str.strip()
+    return pd.DataFrame({"row": np.arange(len(raw)), "text": text, "rating": raw["rating"]})
+
+
+def cells_review_texts(datasets_dir: Path) -> pd.DataFrame:
+    """Amazon phone-accessory sentences: `row, text, sentiment` (CR line endings, tab, 0/1)."""
+    raw = (datasets_dir / CELLS).read_bytes().decode("utf-8", errors="replace")
+    lines = [line for line in re.split(r"\r\n|\r|\n", raw) if line.strip()]
+    texts: list[str] = []
+    labels: list[int] = []
+    for line in lines:
+        sentence, _, label = line.rpartition("\t")
+        texts.append(sentence.strip())
+        labels.append(int(label.strip()) if label.strip().isdigit() else -1)
+    return pd.DataFrame({"row": np.arange(len(lines)), "text": texts, "sentiment": labels})
+
+
+def load_reason_dev_labels(datasets_dir: Path) -> pd.DataFrame:
+    """The real reason dev labels as `source, row, text, code` (119 rows, six codes present).
+
+    `row` maps to text per source as the datasets README says: women's clothing = row of the
+    CSV in the zip (Title + '. ' + Review Text), alexa = row of the TSV, cells = index among
+    non-empty lines.
+    """
+    datasets_dir = Path(datasets_dir)
+    labels = [
+        json.loads(line)
+        for line in (datasets_dir / DEV_LABELS).read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    sources = {
+        "womens_clothing_reviews": womens_review_texts(datasets_dir)["text"].to_numpy(),
+        "amazon_alexa": alexa_review_texts(datasets_dir)["text"].to_numpy(),
+        "amazon_cells_labelled": cells_review_texts(datasets_dir)["text"].to_numpy(),
+    }
+    rows: list[dict[str, Any]] = []
+    for label in labels:
+        texts = sources[label["source"]]
+        rows.append(
+            {
+                "source": label["source"],
+                "row": int(label["row"]),
+                "text": str(texts[int(label["row"])]),
+                "code": ReasonCode(label["code"]).value,
+            }
+        )
+    return pd.DataFrame(rows, columns=["source", "row", "text", "code"])
+
+
+def _excluder(exclude_texts: Iterable[str]) -> Any:
+    """A predicate: is this text (after normalising) one of, or inside one of, the excluded."""
+    excluded = [normalise_text(t) for t in exclude_texts]
+    exact = set(excluded)
+
+    def is_excluded(text: str) -> bool:
+        norm = normalise_text(text)
+        if norm in exact:
+            return True
+        if len(norm) < _MIN_CONTAINED_CHARS:
+            return False
+        return any(
+            norm in other or (len(other) >= _MIN_CONTAINED_CHARS and other in norm)
+            for other in excluded
+        )
+
+    return is_excluded
+
+
+def load_weak_labels(datasets_dir: Path, exclude_texts: Iterable[str]) -> pd.DataFrame:
+    """Weak reason labels from the clothing aspect annotations: `text, code, source`.
+
+    A review with a negative Fit (and no negative Fabric) is labelled SIZE_FIT; one with a
+    negative Fabric (and no negative Fit) QUALITY; reviews negative on both are ambiguous and
+    dropped. Both aspect files are read and de-duplicated by normalised text. Every text equal
+    to, contained in, or containing one of `exclude_texts` (normalised) is dropped: pass the dev
+    texts so evaluation never sees its own reviews in training.
+    """
+    datasets_dir = Path(datasets_dir)
+    frames = []
+    for path in ASPECTS:
+        frame = pd.read_csv(datasets_dir / path, encoding="utf-8-sig")
+        frame["source"] = path.stem
+        frames.append(frame)
+    aspects = pd.concat(frames, ignore_index=True)
+    aspects["text"] = aspects["Review Text"].fillna("").astype(str).str.strip()
+    aspects = aspects[aspects["text"] != ""]
+    aspects["norm"] = aspects["text"].map(normalise_text)
+    aspects = aspects.drop_duplicates("norm")
+    # one file stores Fabric as text (with a stray '`'): read every aspect as a number
+    fit_bad = pd.to_numeric(aspects["Fit"], errors="coerce") == -1
+    fabric_bad = pd.to_numeric(aspects["Fabric"], errors="coerce") == -1
+    code = np.select(
+        [fit_bad & ~fabric_bad, fabric_bad & ~fit_bad],
+        [ReasonCode.SIZE_FIT.value, ReasonCode.QUALITY.value],
+        default="",
+    )
+    aspects = aspects.assign(code=code)
+    aspects = aspects[aspects["code"] != ""]
+    is_excluded = _excluder(exclude_texts)
+    keep = ~aspects["text"].map(is_excluded).astype(bool)
+    return aspects.loc[keep, ["text", "code", "source"]].reset_index(drop=True)
+
+
+def load_negative_reviews(datasets_dir: Path, exclude_texts: Iterable[str]) -> pd.DataFrame:
+    """Unlabelled complaints from all three review sources: `text, source`.
+
+    Women's clothing and Echo reviews rated 1-2 and phone-accessory sentences with sentiment 0,
+    minus any text matching `exclude_texts` (as in `load_weak_labels`). Useful for
+    self-training or for measuring how a model behaves on real complaint language.
+    """
+    datasets_dir = Path(datasets_dir)
+    womens = womens_review_texts(datasets_dir)
+    alexa = alexa_review_texts(datasets_dir)
+    cells = cells_review_texts(datasets_dir)
+    frame = pd.concat(
+        [
+            pd.DataFrame({"text": womens.loc[womens["rating"] <= 2, "text"], "source": "womens"}),
+            pd.DataFrame({"text": alexa.loc[alexa["rating"] <= 2, "text"], "source": "alexa"}),
+            pd.DataFrame({"text": cells.loc[cells["sentiment"] == 0, "text"], "source": "cells"}),
+        ],
+        ignore_index=True,
+    )
+    frame = frame[frame["text"].str.len() > 0]
+    frame = frame.drop_duplicates("text")
+    is_excluded = _excluder(exclude_texts)
+    keep = ~frame["text"].map(is_excluded).astype(bool)
+    return frame.loc[keep].reset_index(drop=True)
+
+
+def simulated_reason_notes(returns: pd.DataFrame) -> pd.DataFrame:
+    """Training notes from a simulated world's returns table: `text, code, requested_at`.
+
+    Keeps returns whose note is non-empty and labelled (`note_reason`), sorted by
+    `requested_at`, so a later period can be held out and calibration sees the latest notes.
+    """
+    notes = returns.loc[returns["note_reason"].notna(), ["note", "note_reason", "requested_at"]]
+    notes = notes[notes["note"].fillna("").astype(str).str.strip() != ""]
+    notes = notes.sort_values("requested_at", kind="stable")
+    return pd.DataFrame(
+        {
+            "text": notes["note"].astype(str).to_numpy(),
+            "code": notes["note_reason"].astype(str).to_numpy(),
+            "requested_at": notes["requested_at"].to_numpy(),
+        }
+    )
+
+
+def reason_training_data(
+    notes: pd.DataFrame,
+    weak: pd.DataFrame | None = None,
+    weak_weight: float = 1.0,
+    balance_weak: bool = False,
+) -> tuple[list[str], list[str], np.ndarray]:
+    """Texts, codes and sample weights for a reason classifier's `fit`.
+
+    `notes` (from `simulated_reason_notes`) keep their time order; `weak` labels (from
+    `load_weak_labels`), weighted `weak_weight` on average, go first, so the calibration split
+    (the last notes) stays purely simulated and late. `balance_weak` gives each weak code the
+    same total weight (the aspect labels are three-quarters SIZE_FIT).
+    """
+    texts = list(notes["text"])
+    codes = list(notes["code"])
+    weights = np.ones(len(texts))
+    if weak is not None and len(weak):
+        weak_weights = np.full(len(weak), weak_weight)
+        if balance_weak:
+            counts = weak["code"].map(weak["code"].value_counts()).to_numpy(dtype=float)
+            weak_weights = weak_weight * len(weak) / (weak["code"].nunique() * counts)
+        texts = list(weak["text"]) + texts
+        codes = list(weak["code"]) + codes
+        weights = np.concatenate([weak_weights, weights])
+    return texts, codes, weights
+
+
+def evaluate_on_dev(model: Any, datasets_dir: Path) -> dict[str, Any]:
+    """Score a fitted reason classifier on the real dev labels.
+
+    Returns `accuracy`, `macro_f1` (over the codes present in the dev labels), `ece`,
+    `per_class` (precision/recall/f1/support), `per_source` accuracy and `n`. Predictions are
+    over all 12 codes; only the metric's macro average is restricted to the present codes.
+    """
+    from models.metrics import classification_summary, expected_calibration_error
+
+    dev = load_reason_dev_labels(datasets_dir)
+    proba = model.predict_proba(list(dev["text"]))
+    classes = np.asarray(model.classes_)
+    predicted = classes[proba.argmax(axis=1)]
+    present = [c.value for c in ReasonCode if c.value in set(dev["code"])]
+    summary = classification_summary(dev["code"], predicted, labels=present)
+    summary["ece"] = expected_calibration_error(dev["code"], proba, classes)
+    correct = predicted == dev["code"].to_numpy()
+    summary["per_source"] = {
+        str(source): float(correct[(dev["source"] == source).to_numpy()].mean())
+        for source in sorted(dev["source"].unique())
+    }
+    summary["labels"] = present
+    return summary
+
+
+# words that name a return reason: a context sentence holding one is not neutral
+_REASON_WORDS = re.compile(
+    r"\b(size[sd]?|sizing|small|smaller|large|larger|big|bigger|tight|loose|fit|fits|fitted|"
+    r"fitting|long|short|petite|broke|broken|break|defect\w*|work|works|worked|working|stopp?\w*|"
+    r"cheap|quality|fabric|material|thin|sheer|itchy|compatib\w*|return\w*|refund|wrong|"
+    r"missing|damage\w*|late|expir\w*|color|colour|picture|photo|described|disappoint\w*|"
+    r"exchange|ship\w*|deliver\w*|arriv\w*|sz\w*|length|waist|hips?|bust|usually|normally)\b",
+    re.IGNORECASE,
+)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def review_context_sentences(
+    datasets_dir: Path, exclude_texts: Iterable[str], max_sentences: int = 5_000, seed: int = 0
+) -> list[str]:
+    """Neutral real review sentences (praise, narrative) to mix into simulated notes.
+
+    Taken from 5-star women's clothing and Echo reviews and positive phone-accessory
+    sentences, minus any review matching `exclude_texts`; a sentence is kept when it has 4-30
+    words and names no return reason (no size, fit, fault, quality, colour, delivery... word).
+    Real complaints bury the reason among such sentences; simulated notes rarely do.
+    """
+    datasets_dir = Path(datasets_dir)
+    womens = womens_review_texts(datasets_dir)
+    alexa = alexa_review_texts(datasets_dir)
+    cells = cells_review_texts(datasets_dir)
+    reviews = pd.concat(
+        [
+            womens.loc[womens["rating"] == 5, "text"],
+            alexa.loc[alexa["rating"] == 5, "text"],
+            cells.loc[cells["sentiment"] == 1, "text"],
+        ],
+        ignore_index=True,
+    )
+    is_excluded = _excluder(exclude_texts)
+    sentences: list[str] = []
+    for review in reviews:
+        if not review or is_excluded(review):
+            continue
+        for sentence in _SENTENCE_END.split(str(review).replace("\r", " ").replace("\n", " ")):
+            words = sentence.split()
+            if 4 <= len(words) <= 30 and not _REASON_WORDS.search(sentence):
+                sentences.append(sentence.strip())
+    unique = list(dict.fromkeys(sentences))
+    rng = np.random.default_rng(seed)
+    if len(unique) > max_sentences:
+        unique = [unique[i] for i in np.sort(rng.choice(len(unique), max_sentences, replace=False))]
+    return unique
+
+
+def augment_with_context(
+    texts: list[str], context: list[str], rate: float = 0.5, max_added: int = 3, seed: int = 0
+) -> list[str]:
+    """Copies of `texts` where a share `rate` get 1..`max_added` `context` sentences inserted
+    before, between or after their sentences (labels unchanged: the context is neutral)."""
+    if not context or rate <= 0:
+        return list(texts)
+    rng = np.random.default_rng(seed)
+    out: list[str] = []
+    for text in texts:
+        if rng.random() >= rate:
+            out.append(text)
+            continue
+        parts = _SENTENCE_END.split(text)
+        for _ in range(int(rng.integers(1, max_added + 1))):
+            parts.insert(int(rng.integers(0, len(parts) + 1)), context[rng.integers(len(context))])
+        out.append(" ".join(parts))
+    return out

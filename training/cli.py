@@ -122,7 +122,9 @@ def run(
     )
 
 
-FAMILIES = ("reason",)
+FAMILIES = ("reason", "damage", "disposition", "fraud")
+"""Model families in training order (`all` trains them in this order: later ones use earlier
+champions when present). Each lives in `training.pipelines.<name>` as `<Name>Family`."""
 models_app = typer.Typer(
     help="List, promote and roll back registered models.", no_args_is_help=True
 )
@@ -132,11 +134,12 @@ app.add_typer(predict_app, name="predict")
 
 
 def _family(name: str) -> Any:
-    if name == "reason":
-        from training.pipelines.reason import ReasonFamily
+    import importlib
 
-        return ReasonFamily()
-    raise typer.BadParameter(f"unknown family {name!r}; choose from {', '.join(FAMILIES)}")
+    if name not in FAMILIES:
+        raise typer.BadParameter(f"unknown family {name!r}; choose from {', '.join(FAMILIES)}")
+    module = importlib.import_module(f"training.pipelines.{name}")
+    return getattr(module, f"{name.capitalize()}Family")()
 
 
 @app.command()

@@ -25,12 +25,12 @@ run: install ## install, then run the main job on embedded defaults
 	$(VENV)/bin/triage run --artifacts $(ARTIFACTS)
 
 .PHONY: train
-train: install ## train the reason model (fast profile) and register it in MLflow
-	$(VENV)/bin/triage train reason --profile fast
+train: install ## train every model family (fast profile) and register them in MLflow
+	$(VENV)/bin/triage train all --profile fast
 
 .PHONY: serve
 serve: install ## start the API on 127.0.0.1:8000 (models by alias; rules-only fallback without them)
-	$(PY) -m serving --host 127.0.0.1 --port 8000
+	$(VENV)/bin/triage serve --host 127.0.0.1 --port 8000
 
 .PHONY: test
 test: install ## install, then run the test suite (what CI runs)

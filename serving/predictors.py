@@ -14,7 +14,7 @@ import logging
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import pandas as pd
 
 from features.codes import ClaimType, Disposition, ReasonCode
 from features.schema import ReturnCase
+from models.versions import version_mismatches
 from serving.config import ServingSettings
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ class ModelStatus:
     uri: str | None = None
     version: str | None = None
     detail: str = ""
+    library_mismatches: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -146,26 +148,46 @@ def _load_registered(
         # do not let MLflow create an empty tracking database as a side effect of serving
         return None, ModelStatus(name, False, uri, detail=f"no MLflow database at {tracking}")
     try:
-        pinned, version = _pin(uri, tracking)
+        pinned, version, run_id = _pin(uri, tracking)
         model = (loader or _mlflow_load)(pinned)
     except Exception as exc:  # a missing or broken model is a fallback, not a failed start
         detail = f"{type(exc).__name__}: {exc}"[:300]
         return None, ModelStatus(name, False, uri, detail=detail)
-    return model, ModelStatus(name, True, uri, version, detail=f"loaded {pinned}")
+    mismatches = _library_mismatches(run_id, tracking)
+    if mismatches:
+        logger.warning("model %s %s was trained with other library versions: %s",
+                       name, pinned, mismatches)  # fmt: skip
+    status = ModelStatus(name, True, uri, version, f"loaded {pinned}", mismatches)
+    return model, status
 
 
-def _pin(uri: str, tracking: str) -> tuple[str, str | None]:
-    """Resolve an alias URI to the exact version it points at, so the audit names what ran."""
+def _pin(uri: str, tracking: str) -> tuple[str, str | None, str | None]:
+    """Resolve an alias URI to the exact version it points at, so the audit names what ran;
+    also the MLflow run that produced it when the registry says (for the library check)."""
     match = _MODELS_URI.match(uri)
     if match is None:
-        return uri, None
+        return uri, None, None
     if match["version"]:
-        return uri, match["version"]
+        return uri, match["version"], None
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=tracking, registry_uri=tracking)
-    version = str(client.get_model_version_by_alias(match["name"], match["alias"]).version)
-    return f"models:/{match['name']}/{version}", version
+    found = client.get_model_version_by_alias(match["name"], match["alias"])
+    return f"models:/{match['name']}/{found.version}", str(found.version), found.run_id
+
+
+def _library_mismatches(run_id: str | None, tracking: str) -> dict[str, dict[str, str]]:
+    """Compare the library versions logged with the model's run against the installed ones."""
+    if not run_id:
+        return {}
+    try:
+        from mlflow import MlflowClient
+
+        tags = MlflowClient(tracking_uri=tracking).get_run(run_id).data.tags
+    except Exception:  # the check must never stop a model from loading
+        logger.warning("could not read the training run %s to check library versions", run_id)
+        return {}
+    return version_mismatches(tags)
 
 
 def _mlflow_load(uri: str) -> Any:

@@ -315,6 +315,10 @@ class ModelStatusPublic(PublicModel):
     uri: str | None
     version: str | None
     detail: str
+    library_mismatches: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="Libraries installed at another version than the model was trained with",
+    )
 
 
 class CheckPublic(PublicModel):

@@ -109,8 +109,28 @@ def run(
     returns: Annotated[int, typer.Option("--returns", min=100)] = 20_000,
     photos: Annotated[int, typer.Option("--photos", min=0)] = 300,
     seed: Annotated[int, typer.Option("--seed")] = 7,
+    profile: Annotated[str, typer.Option("--profile", help="Training profile.")] = "fast",
+    train_models: Annotated[
+        bool, typer.Option("--train/--no-train", help="Train every family before serving.")
+    ] = True,
+    serve_api: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Start the API at the end.")
+    ] = True,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
 ) -> None:
-    """The main job on embedded defaults: simulate a sample world and summarise it."""
+    """The main job on embedded defaults: simulate a world, train every model, serve the API.
+
+    Models are tracked in MLflow (sqlite under the artifacts folder) and promoted through the
+    quality gate; the API then loads the champions by alias and keeps its audit trail in SQLite.
+    """
+    import os
+
+    # the artifacts folder is the one setting every step shares (MLflow, audit, worlds)
+    os.environ["TRIAGE_ARTIFACTS_DIR"] = str(artifacts.resolve())
+    from models.settings import get_settings
+
+    get_settings.cache_clear()
     simulate(
         returns=returns,
         photos=photos,
@@ -119,6 +139,32 @@ def run(
         config=None,
         cases_jsonl=False,
         workers=2,
+    )
+    if train_models:
+        train(family="all", params=None, profile=profile)
+    if serve_api:
+        serve(host=host, port=port, workers=1, reload=False)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
+    reload: Annotated[bool, typer.Option("--reload", help="Reload on code changes (dev).")] = False,
+) -> None:
+    """Start the triage API (uvicorn). Settings come from TRIAGE_* environment variables."""
+    import uvicorn
+
+    console.print(f"serving on http://{host}:{port} (OpenAPI at /docs)")
+    # the app is named by import string: training never imports serving (STYLE.md layering)
+    uvicorn.run(
+        "serving.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        reload=reload,
     )
 
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import platform
-from importlib import metadata
-
 from fastapi import APIRouter, Response, status
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from models.versions import ABSENT, LIBRARIES, library_versions
 from serving.deps import CallerDep, StateDep
 from serving.predictors import Predictors
 from serving.routers.triage import AUTH_ERRORS
@@ -25,24 +23,18 @@ router = APIRouter(tags=["meta"])
 versions_router = APIRouter(tags=["meta"])
 
 SERVICE = "returns-triage"
-LIBRARIES = (
-    "returns-triage",
-    "fastapi",
-    "pydantic",
-    "sqlalchemy",
-    "mlflow",
-    "scikit-learn",
-    "numpy",
-    "pandas",
-    "torch",
-    "transformers",
-)
+# the model libraries plus what the service itself runs on
+SERVICE_LIBRARIES = (*LIBRARIES, "fastapi", "pydantic", "sqlalchemy", "uvicorn")
 
 
 def _models(predictors: Predictors) -> dict[str, ModelStatusPublic]:
     return {
         name: ModelStatusPublic(
-            available=s.available, uri=s.uri, version=s.version, detail=s.detail
+            available=s.available,
+            uri=s.uri,
+            version=s.version,
+            detail=s.detail,
+            library_mismatches=s.library_mismatches,
         )
         for name, s in predictors.statuses.items()
     }
@@ -102,12 +94,10 @@ def metrics(state: StateDep) -> Response:
 )
 def versions(caller: CallerDep, state: StateDep) -> VersionsPublic:
     """What is running: the policy version, each model's version, and library versions."""
-    libraries: dict[str, str | None] = {"python": platform.python_version()}
-    for name in LIBRARIES:
-        try:
-            libraries[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            libraries[name] = None
+    libraries: dict[str, str | None] = {
+        name: (None if version == ABSENT else version)
+        for name, version in library_versions(SERVICE_LIBRARIES).items()
+    }
     policy = state.policy
     return VersionsPublic(
         service=SERVICE,

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,19 +26,8 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 
 from models.registry import Registry
 from models.settings import Settings
+from models.versions import ABSENT, LIBRARIES, library_versions
 from training.gate import GateConfig, GateResult, check_gate
-
-LIBRARIES = (
-    "returns-triage",
-    "numpy",
-    "pandas",
-    "scikit-learn",
-    "lightgbm",
-    "torch",
-    "transformers",
-    "onnxruntime",
-    "mlflow",
-)
 
 console = Console()
 
@@ -198,17 +185,6 @@ def run_pipeline(
         )
 
 
-def library_versions() -> dict[str, str]:
-    """Installed versions of the libraries a model depends on (logged with every model)."""
-    versions = {"python": platform.python_version()}
-    for name in LIBRARIES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "absent"
-    return versions
-
-
 def frame_fingerprint(*frames: pd.DataFrame) -> str:
     """A content hash of the data a model was trained and evaluated on."""
     digest = hashlib.sha256()
@@ -220,7 +196,7 @@ def frame_fingerprint(*frames: pd.DataFrame) -> str:
 
 def _pip_requirements() -> list[str]:
     versions = library_versions()
-    pins = [f"{name}=={versions[name]}" for name in LIBRARIES if versions[name] != "absent"]
+    pins = [f"{name}=={versions[name]}" for name in LIBRARIES if versions[name] != ABSENT]
     return [p for p in pins if not p.startswith("returns-triage")]
 
 

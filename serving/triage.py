@@ -288,16 +288,22 @@ def record_decision(
     recommended = Disposition(recommended_code) if recommended_code else None
     queues = (response.get("review") or {}).get("queues", [])
     other_kind = RecordKind.APPROVAL if body.kind == "inspection" else RecordKind.DECISION
-    for record in records:
-        if record.kind == other_kind and record.actor == caller.name:
-            done, doing = (
-                ("approved", "inspect") if body.kind == "inspection" else ("inspected", "approve")
-            )
-            raise DecisionRefused(
-                403,
-                f"segregation of duties: {caller.name} {done} case {case_id} and may not "
-                f"{doing} it; another person must",
-            )
+
+    def segregation_of_duties(case_records: list[AuditRecord]) -> None:
+        for record in case_records:
+            if record.kind == other_kind and record.actor == caller.name:
+                done, doing = (
+                    ("approved", "inspect")
+                    if body.kind == "inspection"
+                    else ("inspected", "approve")
+                )
+                raise DecisionRefused(
+                    403,
+                    f"segregation of duties: {caller.name} {done} case {case_id} and may not "
+                    f"{doing} it; another person must",
+                )
+
+    segregation_of_duties(records)  # fail fast; checked again under the write lock below
     kind = RecordKind.DECISION if body.kind == "inspection" else RecordKind.APPROVAL
     override = False
     if isinstance(body, InspectionCreate):
@@ -346,7 +352,9 @@ def record_decision(
         return Outcome(public_json, [AuditEntry(kind, case_id, caller.name, payload, audit_id)])
 
     try:
-        result = store.idempotent(key, body_hash, produce)
+        result = store.idempotent(
+            key, body_hash, produce, precondition=segregation_of_duties, precondition_case=case_id
+        )
     except IdempotencyConflict:
         what = "an inspection decision" if kind == RecordKind.DECISION else "an approval"
         raise DecisionRefused(

@@ -327,7 +327,12 @@ class AuditStore:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def idempotent(
-        self, key: str, request_hash: str, produce: Callable[[], Outcome]
+        self,
+        key: str,
+        request_hash: str,
+        produce: Callable[[], Outcome],
+        precondition: Callable[[list[AuditRecord]], None] | None = None,
+        precondition_case: str | None = None,
     ) -> IdempotentResult:
         """Run `produce` at most once per `key` and store its records with its response.
 
@@ -338,7 +343,14 @@ class AuditStore:
         or processes) may each call `produce`, but exactly one result is stored and every caller
         gets that response; the key's unique constraint is the backstop. The response is
         returned as stored (parsed canonical JSON), identical for first and repeated calls.
+
+        `precondition`, when given, is called with the records of `precondition_case` read
+        inside the write transaction, under the chain lock, just before the insert: a check it
+        makes (segregation of duties, say) cannot be raced by a concurrent writer. Whatever it
+        raises aborts the write and reaches the caller.
         """
+        if (precondition is None) != (precondition_case is None):
+            raise ValueError("precondition and precondition_case go together")
         if not key or len(key) > 255:
             raise ValueError("idempotency key: must be 1 to 255 characters")
         if not request_hash or len(request_hash) > 128:
@@ -357,6 +369,8 @@ class AuditStore:
                     stored = self._stored_response(key, request_hash, connection)
                     if stored is not None:
                         return stored
+                    if precondition is not None and precondition_case is not None:
+                        precondition(self._case_records(connection, precondition_case))
                     records = self._insert(connection, prepared)
                     connection.execute(
                         sa.insert(idempotency_keys).values(
@@ -393,14 +407,17 @@ class AuditStore:
 
     def records_for_case(self, case_id: str) -> list[AuditRecord]:
         """Every record about `case_id`, oldest first."""
+        with self.engine.connect() as connection:
+            return self._case_records(connection, case_id)
+
+    @staticmethod
+    def _case_records(connection: sa.Connection, case_id: str) -> list[AuditRecord]:
         query = (
             sa.select(audit_records)
             .where(audit_records.c.case_id == case_id)
             .order_by(audit_records.c.id)
         )
-        with self.engine.connect() as connection:
-            rows = connection.execute(query).mappings().all()
-        return [_to_record(row) for row in rows]
+        return [_to_record(row) for row in connection.execute(query).mappings().all()]
 
     def head(self) -> tuple[int, str] | None:
         """(id, record_hash) of the latest record, or None when empty; keep it elsewhere to

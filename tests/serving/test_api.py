@@ -380,6 +380,33 @@ def test_segregation_of_duties(client: TestClient, finance_case: dict[str, Any])
     assert refused.status_code == 403
 
 
+def test_segregation_of_duties_holds_under_concurrent_requests(
+    client: TestClient, finance_case: dict[str, Any]
+) -> None:
+    """One person sending the inspection and the approval at the same moment: the check runs
+    under the audit chain's write lock, so at most one of the two is recorded."""
+    triaged = client.post("/v1/triage", json=finance_case, headers=headers()).json()
+    case_id = triaged["case_id"]
+    url = f"/v1/cases/{case_id}/decisions"
+    inspection = {
+        "kind": "inspection",
+        "disposition": triaged["recommended_disposition"]["code"],
+        "condition_grade": "USED",
+    }
+    approval = {"kind": "approval", "approved": True}
+    for _ in range(5):
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            answers = list(
+                pool.map(
+                    lambda body: client.post(url, json=body, headers=headers("supervisor")),
+                    [inspection, approval],
+                )
+            )
+        kinds = {r.kind for r in store_of(client).records_for_case(case_id)}
+        assert not {"decision", "approval"} <= kinds, kinds
+        assert sorted(a.status_code for a in answers)[-1] in (403, 409)
+
+
 def test_override_needs_a_reason(client: TestClient, case: dict[str, Any]) -> None:
     triaged = client.post("/v1/triage", json=case, headers=headers()).json()
     recommended = triaged["recommended_disposition"]["code"]

@@ -116,6 +116,8 @@ def create_app(
             {"name": "triage", "description": "Triage of return cases"},
             {"name": "decisions", "description": "Inspections and approvals"},
             {"name": "queues", "description": "Review queues"},
+            {"name": "customers", "description": "Fraud risk of customers, analysts' labels"},
+            {"name": "components", "description": "Single models: notes, photos"},
             {"name": "audit", "description": "The audit trail"},
             {"name": "meta", "description": "Health, readiness, metrics, versions"},
         ],

@@ -36,6 +36,27 @@ class ServingSettings(Settings):
         default="models:/reason@champion",
         description="MLflow URI of the reason model; empty disables it (rules-only fallback)",
     )
+    damage_model_uri: str | None = Field(
+        default="models:/damage@champion",
+        description="MLflow URI of the photo damage model; empty disables it",
+    )
+    disposition_model_uri: str | None = Field(
+        default="models:/disposition@champion",
+        description="MLflow URI of the disposition model; empty disables it (rule table)",
+    )
+    fraud_model_uri: str | None = Field(
+        default="models:/fraud@champion",
+        description="MLflow URI of the fraud model (carries the customer state it starts from)",
+    )
+    postings_file: Path | None = Field(
+        default=None,
+        description="Disposition -> postings YAML; None uses the packaged models/conf/postings.yml",
+    )
+    photo_root: Path | None = Field(
+        default=None,
+        description="Folder that photo `uri`s are resolved against (inside it only); None: "
+        "photos given by uri are not fetched, so only inline photos are assessed",
+    )
     max_body_bytes: int = Field(
         default=25 * 1024 * 1024, gt=0, description="Largest request body accepted (413 above)"
     )

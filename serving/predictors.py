@@ -13,15 +13,19 @@ import json
 import logging
 import math
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+import numpy as np
 import pandas as pd
 
 from features.codes import ClaimType, Disposition, ReasonCode
-from features.schema import ReturnCase
+from features.schema import MAX_PHOTO_BYTES, Photo, ReturnCase
+from models.postings import load_postings
+from models.pyfunc import reason_frame
 from models.versions import version_mismatches
 from serving.config import ServingSettings
 
@@ -31,6 +35,7 @@ MODEL_NAMES = ("reason", "damage", "disposition", "fraud")
 """Every model the triage uses, in the order responses list them."""
 
 NOT_TRAINED = "not trained yet: no registered model for this family"
+T = TypeVar("T")
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))$")
 
 
@@ -54,25 +59,104 @@ class ReasonPrediction:
     confidence: float
     alternatives: list[tuple[ReasonCode, float]]
     disagrees_with_customer: bool
+    probabilities: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
-class ModelCall:
+class PhotoDamage:
+    """One photo's damage assessment."""
+
+    photo_id: str
+    damage_probability: float
+    damage_type: str
+    type_probabilities: dict[str, float]
+
+
+@dataclass(frozen=True)
+class DamageResult:
+    """The damage model's answer for a case: per photo and aggregated."""
+
+    photos: list[PhotoDamage]
+    damage_probability: float
+    damage_type: str
+    damaged_photos: int
+
+    def as_features(self) -> dict[str, Any]:
+        """The side input the disposition features expect."""
+        return {
+            "damage_type": self.damage_type,
+            "damage_probability": self.damage_probability,
+        }
+
+
+@dataclass(frozen=True)
+class DispositionResult:
+    """The disposition model's answer: code, confidence, probabilities, value and reasons."""
+
+    disposition: Disposition
+    confidence: float
+    probabilities: dict[str, float]
+    expected_recovery_value: float
+    reasons: list[str]
+
+
+@dataclass(frozen=True)
+class FraudResult:
+    """The fraud model's answer for the return's customer."""
+
+    risk_score: float
+    risk_level: str
+    factors: list[str]
+    linked_accounts: list[str]
+    linked_flagged_accounts: int
+
+
+@dataclass(frozen=True)
+class ModelCall(Generic[T]):
     """The result of calling a model: its output, or the error that made it unavailable."""
 
-    output: ReasonPrediction | None
+    output: T | None
     error: str | None = None
 
 
-class Predictors:
-    """The loaded models (None where unavailable) with their status."""
+class PhotoRejected(ValueError):
+    """A photo that cannot be read as an image (HTTP 422 naming `request.photos[index]`)."""
 
-    def __init__(self, reason: Any | None, statuses: dict[str, ModelStatus]) -> None:
+    def __init__(self, index: int, message: str) -> None:
+        super().__init__(message)
+        self.index = index
+
+
+class Predictors:
+    """The loaded models (None where unavailable) with their status, and the customer state
+    the fraud model scores against (updated as triaged returns arrive)."""
+
+    def __init__(
+        self,
+        reason: Any | None,
+        statuses: dict[str, ModelStatus],
+        *,
+        damage: Any | None = None,
+        disposition: Any | None = None,
+        fraud: Any | None = None,
+        customer_state: Any | None = None,
+        photo_root: Path | None = None,
+        postings: Any | None = None,
+    ) -> None:
         missing = set(MODEL_NAMES) - set(statuses)
         if missing:
             raise ValueError(f"statuses: missing {sorted(missing)}")
         self.reason = reason
+        self.damage = damage
+        self.disposition = disposition
+        self.fraud = fraud
+        self.customer_state = customer_state
+        self.photo_root = photo_root.resolve() if photo_root is not None else None
         self.statuses = dict(statuses)
+        self.postings = postings if postings is not None else load_postings()
+        self._reason_estimator = _estimator_of(reason)
+        self._state_lock = threading.Lock()
+        self._seen_returns: set[str] = set()
 
     @classmethod
     def unavailable(cls, detail: str = "not loaded") -> Predictors:
@@ -86,17 +170,260 @@ class Predictors:
             for name, status in self.statuses.items()
         }
 
-    def predict_reason(self, note: str, customer_reason_code: ReasonCode) -> ModelCall:
+    def _unavailable(self, name: str) -> str:
+        return self.statuses[name].detail or "unavailable"
+
+    # ------------------------------------------------------------------------ reason
+
+    def predict_reason(
+        self, note: str, customer_reason_code: ReasonCode
+    ) -> ModelCall[ReasonPrediction]:
         """Run the reason model on one note; any failure is returned, never raised."""
         if self.reason is None:
-            return ModelCall(None, self.statuses["reason"].detail or "unavailable")
-        frame = pd.DataFrame({"text": [note], "customer_reason_code": [customer_reason_code.value]})
+            return ModelCall(None, self._unavailable("reason"))
         try:
-            result = self.reason.predict(frame)
-            return ModelCall(_reason_prediction(result, customer_reason_code))
+            if self._reason_estimator is not None:
+                # the estimator directly: every class probability, without pyfunc overhead
+                proba = np.asarray(self._reason_estimator.predict_proba([note]), dtype=float)
+                classes = [str(c) for c in self._reason_estimator.classes_]
+                result = reason_frame(
+                    proba, classes, pd.DataFrame({"customer_reason_code": [customer_reason_code]})
+                )
+                prediction = _reason_prediction(result, customer_reason_code)
+                probabilities = {c: float(p) for c, p in zip(classes, proba[0], strict=True)}
+                return ModelCall(replace(prediction, probabilities=probabilities))
+            frame = pd.DataFrame(
+                {"text": [note], "customer_reason_code": [customer_reason_code.value]}
+            )
+            return ModelCall(_reason_prediction(self.reason.predict(frame), customer_reason_code))
         except Exception as exc:  # any model failure means: fall back, never fail the request
             logger.exception("reason model failed")
-            return ModelCall(None, f"{type(exc).__name__}: {exc}"[:300])
+            return ModelCall(None, _error(exc))
+
+    # ------------------------------------------------------------------------ damage
+
+    def photo_bytes(self, photos: Sequence[Photo]) -> list[tuple[str, bytes] | None]:
+        """Each photo's bytes: inline content, or the file a `uri` names under `photo_root`
+        (None where it cannot be fetched: no root configured, outside the root, missing)."""
+        out: list[tuple[str, bytes] | None] = []
+        for photo in photos:
+            content = photo.content()
+            if content is None and photo.uri is not None:
+                content = self._fetch(photo.uri)
+            out.append(None if content is None else (photo.photo_id, content))
+        return out
+
+    def _fetch(self, uri: str) -> bytes | None:
+        if self.photo_root is None or "://" in uri:
+            return None
+        path = (self.photo_root / uri).resolve()
+        if not path.is_relative_to(self.photo_root) or not path.is_file():
+            return None
+        if path.stat().st_size > MAX_PHOTO_BYTES:
+            return None
+        return path.read_bytes()
+
+    def assess_damage(self, case: ReturnCase) -> ModelCall[DamageResult] | None:
+        """Assess the case's photos (None when it has none); see `assess_photos`."""
+        if not case.request.photos:
+            return None
+        return self.assess_photos(case.request.photos)
+
+    def assess_photos(self, photos: Sequence[Photo]) -> ModelCall[DamageResult]:
+        """Damage per photo and aggregated. A photo that is not a readable image raises
+        `PhotoRejected` (the client's error, with its index); model failures are returned."""
+        if self.damage is None:
+            return ModelCall(None, self._unavailable("damage"))
+        fetched = self.photo_bytes(photos)
+        readable = [p for p in fetched if p is not None]
+        if not readable:
+            return ModelCall(None, "no photo could be fetched (photo uris need TRIAGE_PHOTO_ROOT)")
+        from features.images import ImageRejected, open_image
+
+        for index, photo in enumerate(fetched):
+            if photo is None:
+                continue
+            try:
+                open_image(photo[1])  # header and limits only: cheap, and names the photo
+            except ImageRejected as exc:
+                raise PhotoRejected(index, str(exc)) from None
+        try:
+            assessments = self.damage.assess([content for _, content in readable])
+        except ImageRejected as exc:  # failed on full decode (truncated data, say): which one?
+            from features.images import load_rgb
+
+            for index, photo in enumerate(fetched):
+                if photo is None:
+                    continue
+                try:
+                    load_rgb(photo[1], 32)
+                except ImageRejected as inner:
+                    raise PhotoRejected(index, str(inner)) from None
+            raise PhotoRejected(0, str(exc)) from None
+        except Exception as exc:
+            logger.exception("damage model failed")
+            return ModelCall(None, _error(exc))
+        from models.damage import aggregate
+
+        per_photo = [
+            PhotoDamage(
+                photo_id,
+                round(float(a.damage_probability), 6),
+                str(a.damage_type),
+                {k: round(float(v), 6) for k, v in a.type_probabilities.items()},
+            )
+            for (photo_id, _), a in zip(readable, assessments, strict=True)
+        ]
+        case_damage = aggregate(assessments)
+        return ModelCall(
+            DamageResult(
+                per_photo,
+                round(float(case_damage.damage_probability), 6),
+                str(case_damage.damage_type),
+                int(case_damage.damaged_photos),
+            )
+        )
+
+    # ------------------------------------------------------------------- disposition
+
+    def predict_disposition(
+        self,
+        case: ReturnCase,
+        reason: ReasonPrediction | None,
+        damage: DamageResult | None,
+        inspection_condition: str | None = None,
+    ) -> ModelCall[DispositionResult]:
+        """The disposition model's recommendation for a RETURN case (features from
+        `features.disposition`, the same code training used)."""
+        if self.disposition is None:
+            return ModelCall(None, self._unavailable("disposition"))
+        try:
+            from features.disposition import disposition_features
+
+            row = disposition_features(
+                case,
+                reason_probabilities=reason.probabilities
+                if reason and reason.probabilities
+                else None,
+                damage=damage.as_features() if damage is not None else None,
+                inspection_condition=inspection_condition,
+                customer_history=self.customer_history(case.customer.customer_id),
+            )
+            prediction = self.disposition.predict_cases([row])[0]
+            result = DispositionResult(
+                Disposition(prediction.disposition),
+                float(prediction.confidence),
+                {k: round(float(v), 6) for k, v in prediction.probabilities.items()},
+                float(prediction.expected_recovery_value),
+                list(prediction.reasons),
+            )
+            if not 0.0 <= result.confidence <= 1.0:
+                raise ValueError(f"confidence {result.confidence!r} is not a probability")
+            return ModelCall(result)
+        except Exception as exc:
+            logger.exception("disposition model failed")
+            return ModelCall(None, _error(exc))
+
+    # ------------------------------------------------------------------------- fraud
+
+    def customer_history(self, customer_id: str) -> dict[str, float] | None:
+        """Aggregates of the customer's earlier events (None without a customer state)."""
+        if self.customer_state is None:
+            return None
+        with self._state_lock:
+            return dict(self.customer_state.snapshot(customer_id))
+
+    def score_fraud(self, case: ReturnCase) -> ModelCall[FraudResult]:
+        """The fraud risk of the return's customer, as if this return were added."""
+        if self.fraud is None or self.customer_state is None:
+            detail = self._unavailable("fraud") if self.fraud is None else "no customer state"
+            return ModelCall(None, detail)
+        try:
+            with self._state_lock:
+                score = self.fraud.score_case(case, self.customer_state)
+                flagged = self._flagged_links(score.linked_accounts)
+            risk = float(score.risk_score)
+            if not math.isfinite(risk) or not 0.0 <= risk <= 1.0:
+                raise ValueError(f"risk_score {risk!r} is not a probability")
+            return ModelCall(
+                FraudResult(
+                    round(risk, 6),
+                    str(score.risk_level),
+                    list(score.factors),
+                    list(score.linked_accounts),
+                    flagged,
+                )
+            )
+        except Exception as exc:
+            logger.exception("fraud model failed")
+            return ModelCall(None, _error(exc))
+
+    def _flagged_links(self, accounts: list[str]) -> int:
+        labels = getattr(self.customer_state, "labels", {}) or {}
+        return sum(1 for account in accounts if labels.get(account))
+
+    def observe(self, case: ReturnCase) -> None:
+        """Fold a triaged return into the customer state once (retries and re-triage of the
+        same return do not count twice). Failures are logged, never raised."""
+        if self.customer_state is None:
+            return
+        with self._state_lock:
+            if case.request.return_id in self._seen_returns:
+                return
+            try:
+                self.customer_state.update_from_case(case)
+            except Exception:
+                logger.exception("could not update the customer state")
+                return
+            self._seen_returns.add(case.request.return_id)
+
+    def label_customer(self, customer_id: str, abusive: bool) -> None:
+        """Record an analyst's label in the customer state (linked-account factors use it)."""
+        if self.customer_state is None:
+            return
+        with self._state_lock:
+            self.customer_state.set_label(customer_id, abusive)
+
+    def score_customers(self, customer_ids: list[str] | None = None) -> list[Any]:
+        """Fraud scores of known customers (all when `customer_ids` is None)."""
+        if self.fraud is None or self.customer_state is None:
+            raise LookupError(self._unavailable("fraud"))
+        with self._state_lock:
+            return list(self.fraud.score_customers(self.customer_state, customer_ids))
+
+
+_INTERFACE = {
+    "reason": "predict",
+    "damage": "assess",
+    "disposition": "predict_cases",
+    "fraud": "score_case",
+}
+"""The method serving calls on each family's estimator."""
+
+
+def _customer_state(model: Any) -> Any | None:
+    """The customer state a fraud pyfunc model carries (`state` on its python model)."""
+    holder = model
+    if hasattr(model, "unwrap_python_model"):
+        try:
+            holder = model.unwrap_python_model()
+        except Exception:
+            return None
+    return getattr(holder, "state", None)
+
+
+def _estimator_of(model: Any | None) -> Any | None:
+    """The estimator inside a loaded pyfunc model (None for other objects, e.g. test stubs)."""
+    if model is None or not hasattr(model, "unwrap_python_model"):
+        return None
+    try:
+        return getattr(model.unwrap_python_model(), "estimator", None)
+    except Exception:
+        return None
+
+
+def _error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:300]
 
 
 def _reason_prediction(result: Any, customer: ReasonCode) -> ReasonPrediction:
@@ -122,17 +449,54 @@ def load_predictors(
     """Load every configured model; failures make that model unavailable (logged, recorded).
 
     `loader` loads a pinned model URI (default: `mlflow.pyfunc.load_model`); tests pass a stub.
+    Damage, disposition and fraud are used through the estimators inside their pyfunc models
+    (`unwrap_python_model().estimator`); the fraud model also carries the customer state of
+    its training world, which the service then updates as returns are triaged.
     """
-    reason, reason_status = _load_registered("reason", settings.reason_model_uri, settings, loader)
-    statuses = {"reason": reason_status}
-    for name in MODEL_NAMES[1:]:
-        statuses[name] = ModelStatus(name, False, detail=NOT_TRAINED)
+    uris = {
+        "reason": settings.reason_model_uri,
+        "damage": settings.damage_model_uri,
+        "disposition": settings.disposition_model_uri,
+        "fraud": settings.fraud_model_uri,
+    }
+    loaded: dict[str, Any] = {}
+    statuses: dict[str, ModelStatus] = {}
+    customer_state = None
+    for name in MODEL_NAMES:
+        model, status = _load_registered(name, uris[name], settings, loader)
+        if model is not None and name != "reason":
+            estimator = _estimator_of(model)
+            if estimator is None and hasattr(model, _INTERFACE[name]):
+                estimator = model  # already the estimator (tests, custom loaders)
+            if estimator is None or not hasattr(estimator, _INTERFACE[name]):
+                detail = f"{status.detail}: not a {name} model (no {_INTERFACE[name]})"
+                model, status = None, replace(status, available=False, detail=detail)
+            elif name == "fraud":
+                customer_state = _customer_state(model)
+                if customer_state is None:
+                    detail = f"{status.detail}: the fraud model carries no customer state"
+                    model, status = None, replace(status, available=False, detail=detail)
+                else:
+                    model = estimator
+            else:
+                model = estimator
+        loaded[name] = model
+        statuses[name] = status
     for status in statuses.values():
         if not status.available:
             logger.warning(
                 "model %s unavailable: %s (rules-only fallback)", status.name, status.detail
             )
-    return Predictors(reason, statuses)
+    return Predictors(
+        loaded["reason"],
+        statuses,
+        damage=loaded["damage"],
+        disposition=loaded["disposition"],
+        fraud=loaded["fraud"],
+        customer_state=customer_state,
+        photo_root=settings.photo_root,
+        postings=load_postings(settings.postings_file),
+    )
 
 
 def _load_registered(

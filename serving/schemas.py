@@ -12,8 +12,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from features.codes import ConditionGrade, Disposition, ReasonCode
+from features.codes import ConditionGrade, DamageType, Disposition, ReasonCode
 from features.eligibility import EligibilityException, EligibilityFlag
+from features.schema import MAX_NOTE_CHARS, MAX_PHOTOS, Photo
 from serving.policy import ReviewQueue
 
 MAX_BATCH = 100
@@ -60,6 +61,7 @@ class ModelAnswer(PublicModel):
     value: str | None = Field(default=None, description="The model's answer (a code)")
     confidence: float | None = None
     alternatives: list[Alternative] = []
+    reasons: list[str] = Field(default=[], description="Why, in words (where the model says)")
     disagrees_with_customer: bool | None = Field(
         default=None, description="Reason model: its code differs from the customer's"
     )
@@ -87,6 +89,62 @@ class DispositionRecommendation(PublicModel):
     confidence: float | None
     source: Literal["model", "rules", "policy"]
     rule: str | None = Field(default=None, description="Rule that chose it (rules / policy)")
+    reasons: list[str] = Field(
+        default=[], description="Why, in words (the disposition model's top factors)"
+    )
+    expected_recovery_value: float | None = Field(
+        default=None, description="Expected recovery value of this disposition (model only)"
+    )
+    postings: PostingsPublic | None = Field(
+        default=None, description="Inventory movement, GL impact and downstream action"
+    )
+
+
+class PostingLine(PublicModel):
+    """One GL posting a disposition implies."""
+
+    debit: str
+    credit: str
+    amount_basis: str = Field(description="cost, recoverable, write_down or none")
+    amount: float
+
+
+class PostingsPublic(PublicModel):
+    """What a disposition sets in motion, from the versioned postings configuration."""
+
+    version: str = Field(description="Content hash of the postings configuration")
+    disposition: Disposition
+    inventory: dict[str, str] = Field(description="Movement: `from` and `to` locations")
+    gl: list[PostingLine]
+    action: dict[str, str] = Field(description="Downstream action: `type` and `description`")
+
+
+class PhotoDamagePublic(PublicModel):
+    """The damage assessment of one photo."""
+
+    photo_id: str
+    damage_probability: float
+    damage_type: DamageType
+    type_probabilities: dict[str, float]
+
+
+class DamagePublic(PublicModel):
+    """The damage assessment of the case's photos (the case takes the most damaged photo)."""
+
+    damage_probability: float
+    damage_type: DamageType
+    damaged_photos: int
+    photos: list[PhotoDamagePublic]
+
+
+class FraudPublic(PublicModel):
+    """The fraud risk of the return's customer, with the factors behind it."""
+
+    risk_score: float = Field(description="Calibrated risk 0..1")
+    risk_level: str = Field(description="low, medium or high")
+    factors: list[str] = Field(description="Why, in words an analyst can check")
+    linked_accounts: list[str] = Field(description="Accounts sharing identity tokens")
+    linked_flagged_accounts: int = Field(description="Linked accounts labelled as abusive")
 
 
 class FiredRule(PublicModel):
@@ -129,6 +187,8 @@ class TriagePublic(PublicModel):
     eligibility: EligibilityPublic
     models: ModelsPublic
     recommended_disposition: DispositionRecommendation
+    damage: DamagePublic | None = Field(default=None, description="Photo damage assessment")
+    fraud: FraudPublic | None = Field(default=None, description="Fraud risk of the customer")
     review: ReviewPublic
     policy_version: str
     policy: PolicyRef
@@ -349,3 +409,100 @@ class Message(PublicModel):
     """An error message (401, 403, 404, 409, 413)."""
 
     detail: str
+
+
+# ---------------------------------------------------------------------------- components
+
+
+class NoteIn(BaseModel):
+    """One free-text note to classify."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: CaseId
+    text: Annotated[str, StringConstraints(max_length=MAX_NOTE_CHARS)]
+    customer_reason_code: ReasonCode | None = None
+
+
+class NotesCreate(BaseModel):
+    """Notes to classify into reason codes (at most 256 per call)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    notes: Annotated[list[NoteIn], Field(min_length=1, max_length=256)]
+
+
+class NoteReasonPublic(PublicModel):
+    """The reason model's answer for one note."""
+
+    id: str
+    code: ReasonCode
+    confidence: float
+    alternatives: list[Alternative]
+    disagrees_with_customer: bool | None
+
+
+class NotesPublic(PublicModel):
+    """Reason codes for the notes, in request order."""
+
+    data: list[NoteReasonPublic]
+    count: int
+    model_version: str | None
+
+
+class PhotosCreate(BaseModel):
+    """Photos to assess for damage (inline base64 or `uri` under the service's photo root)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    photos: Annotated[list[Photo], Field(min_length=1, max_length=MAX_PHOTOS)]
+
+
+class PhotosPublic(PublicModel):
+    """Per-photo damage assessments and the aggregate over them."""
+
+    damage: DamagePublic
+    model_version: str | None
+
+
+# ----------------------------------------------------------------------------- customers
+
+
+class CustomerRiskPublic(PublicModel):
+    """A customer's fraud risk with the factors behind it and the accounts linked to it."""
+
+    customer_id: str
+    risk_score: float
+    risk_level: str
+    factors: list[str]
+    linked_accounts: list[str]
+    labelled_abusive: bool | None = Field(description="The latest analyst label, if any")
+
+
+class CustomersPublic(PublicModel):
+    """A page of customers, highest risk first (`count` is the total before paging)."""
+
+    data: list[CustomerRiskPublic]
+    count: int
+    model_version: str | None
+
+
+class FraudLabelCreate(BaseModel):
+    """An analyst's verdict on a customer, optionally about one case (closes its fraud queue)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    abusive: bool
+    case_id: CaseId | None = Field(default=None, description="The case that prompted it")
+    note: Text | None = None
+
+
+class FraudLabelPublic(PublicModel):
+    """A recorded fraud label."""
+
+    audit_id: str
+    customer_id: str
+    case_id: str | None
+    abusive: bool
+    actor: str
+    recorded_at: datetime

@@ -20,7 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from features.codes import Disposition
+from features.codes import ClaimType, DamageType, Disposition
 from features.eligibility import Eligibility, check_eligibility
 from features.schema import ReturnCase
 from serving.audit import (
@@ -35,18 +35,31 @@ from serving.audit import (
 from serving.audit.store import audit_records
 from serving.config import Principal
 from serving.policy import PolicyDecision, PolicyEngine, PolicyFacts, ReviewQueue
-from serving.predictors import MODEL_NAMES, ModelCall, Predictors, rules_disposition
+from serving.predictors import (
+    MODEL_NAMES,
+    DamageResult,
+    DispositionResult,
+    FraudResult,
+    ModelCall,
+    Predictors,
+    ReasonPrediction,
+    rules_disposition,
+)
 from serving.schemas import (
     Alternative,
     ApprovalCreate,
+    DamagePublic,
     DecisionPublic,
     DispositionRecommendation,
     EligibilityPublic,
     FiredRule,
+    FraudPublic,
     InspectionCreate,
     ModelAnswer,
     ModelsPublic,
+    PhotoDamagePublic,
     PolicyRef,
+    PostingsPublic,
     QueueItem,
     ReviewPublic,
     TriagePublic,
@@ -88,32 +101,62 @@ def evaluate_case(
     audit_id: str,
     now: datetime | None = None,
 ) -> tuple[TriagePublic, dict[str, Any]]:
-    """Triage one case: the response, and the audit payload that records how it was made."""
+    """Triage one case: the response, and the audit payload that records how it was made.
+
+    Models run in order reason -> damage -> disposition (which uses both) and fraud; one that
+    is missing or fails leaves its output empty, which the policy treats as a fallback (rules
+    only, review forced, never auto-approved). Raises `PhotoRejected` for an unreadable photo.
+    """
     moment = now or datetime.now(UTC)
     request = case.request
     eligibility = check_eligibility(case)
     reason_call = predictors.predict_reason(request.note, request.customer_reason_code)
     reason = reason_call.output
-    # damage is not trained yet: no photo assessment, so the rule table sees "unknown"
-    effective_reason = reason.code if reason is not None else request.customer_reason_code
-    proposed = rules_disposition(case, effective_reason, damaged=None)
+    damage_call = predictors.assess_damage(case)
+    damage = damage_call.output if damage_call is not None else None
+    goods_back = request.claim_type == ClaimType.RETURN
+    disposition_call = predictors.predict_disposition(case, reason, damage) if goods_back else None
+    disposition = disposition_call.output if disposition_call is not None else None
+    fraud_call = predictors.score_fraud(case)
+    fraud = fraud_call.output
 
-    unavailable = {
-        name: status.detail or "unavailable"
-        for name, status in predictors.statuses.items()
-        if not status.available and name != "reason"
+    effective_reason = reason.code if reason is not None else request.customer_reason_code
+    proposed: tuple[Disposition, str] | None
+    if disposition is not None:
+        proposed = (disposition.disposition, "disposition_model")
+    else:
+        damaged = None if damage is None else damage.damage_probability >= DAMAGE_THRESHOLD
+        proposed = rules_disposition(case, effective_reason, damaged=damaged)
+
+    unavailable: dict[str, str] = {}
+    calls: dict[str, ModelCall[Any] | None] = {
+        "reason": reason_call,
+        "damage": damage_call,
+        "disposition": disposition_call,
+        "fraud": fraud_call,
     }
-    if reason is None:
-        unavailable["reason"] = reason_call.error or predictors.statuses["reason"].detail
+    for name, call in calls.items():
+        if call is not None and call.output is None:
+            unavailable[name] = call.error or predictors.statuses[name].detail or "unavailable"
+    if not goods_back and not predictors.statuses["disposition"].available:
+        unavailable["disposition"] = predictors.statuses["disposition"].detail or "unavailable"
+    if damage_call is None and not predictors.statuses["damage"].available:
+        unavailable["damage"] = predictors.statuses["damage"].detail or "unavailable"
+
     facts = PolicyFacts.from_case(
         case,
         eligibility,
         predicted_reason=reason.code if reason else None,
         reason_confidence=reason.confidence if reason else None,
+        damage_probability=damage.damage_probability if damage else None,
+        damage_confidence=_damage_confidence(damage) if damage else None,
         # the rule table's proposal feeds the write-off rules, but with no confidence the
         # disposition still counts as unavailable (fallback, forced review)
         recommended_disposition=proposed[0] if proposed else None,
-        disposition_confidence=None,
+        disposition_confidence=disposition.confidence if disposition else None,
+        write_off_value=_write_off(case, proposed[0] if proposed else None, predictors),
+        fraud_score=fraud.risk_score if fraud else None,
+        linked_flagged_accounts=fraud.linked_flagged_accounts if fraud else 0,
         models_unavailable=sorted(unavailable),
     )
     decision = policy.evaluate(facts)
@@ -123,8 +166,10 @@ def evaluate_case(
         event_id=request.event_id,
         triaged_at=moment,
         eligibility=_eligibility_public(eligibility),
-        models=_models_public(predictors, reason_call, unavailable),
-        recommended_disposition=_recommendation(proposed, decision),
+        models=_models_public(predictors, calls, unavailable),
+        recommended_disposition=_recommendation(case, proposed, disposition, decision, predictors),
+        damage=damage_public(damage),
+        fraud=_fraud_public(fraud),
         review=_review_public(decision, facts),
         policy_version=decision.policy_version,
         policy=PolicyRef(name=policy.name, revision=policy.revision, version=policy.version),
@@ -136,9 +181,32 @@ def evaluate_case(
         "facts": facts.model_dump(mode="json"),
         "decision": decision.model_dump(mode="json"),
         "models_unavailable": unavailable,
+        "postings_version": predictors.postings.version,
         "response": response.model_dump(mode="json"),
     }
     return response, payload
+
+
+DAMAGE_THRESHOLD = 0.5
+"""A case whose most damaged photo reaches this probability counts as damaged (rule table)."""
+
+
+def _damage_confidence(damage: DamageResult) -> float:
+    """Confidence of the damaged / undamaged call (the probability of the side it falls on)."""
+    p = damage.damage_probability
+    return round(max(p, 1.0 - p), 6)
+
+
+def _write_off(case: ReturnCase, disposition: Disposition | None, predictors: Predictors) -> float:
+    """Value written off under the disposition: goods at cost x (1 - recoverable fraction)."""
+    if disposition is None:
+        return 0.0
+    cost = case.item.unit_cost * case.request.quantity
+    entry = predictors.postings.dispositions.get(disposition.value, {})
+    if disposition == Disposition.SCRAP:
+        return round(cost, 2)
+    fraction = float(entry.get("recoverable_fraction", 1.0))
+    return round(cost * (1.0 - fraction), 2)
 
 
 def triage(
@@ -167,6 +235,8 @@ def triage(
         return Outcome(response=payload["response"], entries=[entry])
 
     result = store.idempotent(key, body_hash, produce)
+    if not result.replayed:
+        predictors.observe(case)  # the customer's history now includes this return
     return TriageResult(response=result.response, replayed=result.replayed)
 
 
@@ -207,17 +277,24 @@ def _eligibility_public(eligibility: Eligibility) -> EligibilityPublic:
 
 
 def _models_public(
-    predictors: Predictors, reason_call: ModelCall, unavailable: Mapping[str, str]
+    predictors: Predictors,
+    calls: Mapping[str, ModelCall[Any] | None],
+    unavailable: Mapping[str, str],
 ) -> ModelsPublic:
     answers = {
-        name: ModelAnswer(available=False, version=None, detail=unavailable.get(name))
+        name: ModelAnswer(
+            available=False,
+            version=None,
+            detail=unavailable.get(name) or _not_needed(name, calls, predictors),
+        )
         for name in MODEL_NAMES
     }
-    reason = reason_call.output
-    if reason is not None:
+    versions = predictors.versions()
+    reason = calls["reason"].output if calls["reason"] is not None else None
+    if isinstance(reason, ReasonPrediction):
         answers["reason"] = ModelAnswer(
             available=True,
-            version=predictors.statuses["reason"].version,
+            version=versions["reason"],
             value=reason.code.value,
             confidence=round(reason.confidence, 6),
             alternatives=[
@@ -226,20 +303,126 @@ def _models_public(
             ],
             disagrees_with_customer=reason.disagrees_with_customer,
         )
+    damage = calls["damage"].output if calls["damage"] is not None else None
+    if isinstance(damage, DamageResult):
+        answers["damage"] = ModelAnswer(
+            available=True,
+            version=versions["damage"],
+            value=damage.damage_type,
+            confidence=_damage_confidence(damage),
+            reasons=[
+                f"{damage.damaged_photos} of {len(damage.photos)} photo(s) look damaged; "
+                f"highest damage probability {damage.damage_probability:.2f}"
+            ],
+        )
+    disposition = calls["disposition"].output if calls["disposition"] is not None else None
+    if isinstance(disposition, DispositionResult):
+        ranked = sorted(disposition.probabilities.items(), key=lambda kv: -kv[1])
+        answers["disposition"] = ModelAnswer(
+            available=True,
+            version=versions["disposition"],
+            value=disposition.disposition.value,
+            confidence=round(disposition.confidence, 6),
+            alternatives=[
+                Alternative(code=code, confidence=round(p, 6))
+                for code, p in ranked
+                if code != disposition.disposition.value
+            ][:3],
+            reasons=disposition.reasons,
+        )
+    fraud = calls["fraud"].output if calls["fraud"] is not None else None
+    if isinstance(fraud, FraudResult):
+        answers["fraud"] = ModelAnswer(
+            available=True,
+            version=versions["fraud"],
+            value=fraud.risk_level,
+            confidence=fraud.risk_score,
+            reasons=fraud.factors,
+        )
     return ModelsPublic(**answers)
 
 
+def _not_needed(
+    name: str, calls: Mapping[str, ModelCall[Any] | None], predictors: Predictors
+) -> str | None:
+    """Why a model that is available gave no answer: the case did not need it."""
+    if calls.get(name) is None and predictors.statuses[name].available:
+        return "not needed for this case" if name != "damage" else "no photos attached"
+    return None
+
+
 def _recommendation(
-    proposed: tuple[Disposition, str] | None, decision: PolicyDecision
+    case: ReturnCase,
+    proposed: tuple[Disposition, str] | None,
+    model: DispositionResult | None,
+    decision: PolicyDecision,
+    predictors: Predictors,
 ) -> DispositionRecommendation:
     forced = decision.forced_disposition
     if forced is not None and (proposed is None or proposed[0] != forced):
         rule = next(hit.id for hit in decision.rules_fired if hit.force_disposition == forced)
-        return DispositionRecommendation(code=forced, confidence=None, source="policy", rule=rule)
+        return DispositionRecommendation(
+            code=forced,
+            confidence=None,
+            source="policy",
+            rule=rule,
+            reasons=[hit.reason for hit in decision.rules_fired if hit.id == rule],
+            postings=_postings(case, forced, predictors),
+        )
     if proposed is None:
         return DispositionRecommendation(code=None, confidence=None, source="rules")
+    if model is not None and proposed[0] == model.disposition:
+        return DispositionRecommendation(
+            code=model.disposition,
+            confidence=round(model.confidence, 6),
+            source="model",
+            reasons=model.reasons,
+            expected_recovery_value=model.expected_recovery_value,
+            postings=_postings(case, model.disposition, predictors),
+        )
     return DispositionRecommendation(
-        code=proposed[0], confidence=None, source="rules", rule=proposed[1]
+        code=proposed[0],
+        confidence=None,
+        source="rules",
+        rule=proposed[1],
+        postings=_postings(case, proposed[0], predictors),
+    )
+
+
+def _postings(case: ReturnCase, disposition: Disposition, predictors: Predictors) -> PostingsPublic:
+    cost = case.item.unit_cost * case.request.quantity
+    return PostingsPublic.model_validate(predictors.postings.postings_for(disposition.value, cost))
+
+
+def damage_public(damage: DamageResult | None) -> DamagePublic | None:
+    """The API shape of a damage assessment (None stays None)."""
+    if damage is None:
+        return None
+    return DamagePublic(
+        damage_probability=damage.damage_probability,
+        damage_type=DamageType(damage.damage_type),
+        damaged_photos=damage.damaged_photos,
+        photos=[
+            PhotoDamagePublic(
+                photo_id=p.photo_id,
+                damage_probability=p.damage_probability,
+                damage_type=DamageType(p.damage_type),
+                type_probabilities=p.type_probabilities,
+            )
+            for p in damage.photos
+        ],
+    )
+
+
+def _fraud_public(fraud: FraudResult | None) -> FraudPublic | None:
+    if fraud is None:
+        return None
+    return FraudPublic(
+        risk_score=fraud.risk_score,
+        risk_level=fraud.risk_level,
+        factors=fraud.factors,
+        linked_accounts=fraud.linked_accounts,
+        linked_flagged_accounts=fraud.linked_flagged_accounts,
     )
 
 

@@ -20,6 +20,7 @@ from serving.deps import (
     ServiceMetrics,
     WorkflowCaller,
 )
+from serving.predictors import PhotoRejected
 from serving.schemas import (
     CaseId,
     ErrorItem,
@@ -62,6 +63,11 @@ def record_outcome(metrics: ServiceMetrics, result: TriageResult) -> None:
         metrics.fallbacks.labels(model).inc()
 
 
+def _photo_error(exc: PhotoRejected, prefix: list[str | int]) -> list[dict[str, Any]]:
+    loc = [*prefix, "request", "photos", exc.index, "content_base64"]
+    return [{"loc": loc, "msg": f"not a readable image: {exc}", "type": "image_rejected"}]
+
+
 def _conflict(exc: IdempotencyConflict, header_key: str | None) -> list[dict[str, Any]]:
     loc = ["header", "Idempotency-Key"] if header_key else ["body", "request", "event_id"]
     return [{"loc": loc, "msg": str(exc), "type": "idempotency_conflict"}]
@@ -94,6 +100,8 @@ def triage_case(
         result = triage(case, policy, predictors, store, caller, idempotency_key)
     except IdempotencyConflict as exc:
         raise RequestValidationError(_conflict(exc, idempotency_key)) from None
+    except PhotoRejected as exc:
+        raise RequestValidationError(_photo_error(exc, ["body"])) from None
     record_outcome(metrics, result)
     return JSONResponse(
         result.response, headers={"Idempotent-Replay": "true" if result.replayed else "false"}
@@ -136,6 +144,10 @@ def triage_batch(
                 loc=[*prefix, "request", "event_id"], msg=str(exc), type="idempotency_conflict"
             )
             items.append(TriageBatchItem(index=index, status_code=422, errors=[error]))
+            continue
+        except PhotoRejected as exc:
+            errors = [ErrorItem.model_validate(e) for e in _photo_error(exc, prefix)]
+            items.append(TriageBatchItem(index=index, status_code=422, errors=errors))
             continue
         record_outcome(metrics, result)
         items.append(

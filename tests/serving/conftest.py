@@ -142,3 +142,22 @@ def sample_cases() -> list[dict[str, Any]]:
     path = Path(__file__).resolve().parents[2] / "data_samples" / "cases.jsonl"
     with path.open(encoding="utf-8") as handle:
         return [json.loads(line)["case"] for line in handle if line.strip()]
+
+
+@pytest.fixture
+def models_settings(serving_settings: ServingSettings, tmp_path: Path) -> ServingSettings:
+    """Serving settings with all four families configured (pinned versions, stub loader)."""
+    from model_stubs import STUB_URIS
+
+    return serving_settings.model_copy(
+        update={**STUB_URIS, "mlflow_tracking_uri": tmp_path.as_uri()}
+    )
+
+
+@pytest.fixture
+def models_client(models_settings: ServingSettings) -> Iterator[TestClient]:
+    """A started app whose four models are the deterministic stubs of `model_stubs.py`."""
+    from model_stubs import stub_loader
+
+    with TestClient(create_app(models_settings, model_loader=stub_loader)) as test_client:
+        yield test_client

@@ -21,6 +21,7 @@ import pytest
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
+from model_stubs import STUB_URIS, stub_loader
 
 from serving.app import create_app
 from serving.audit import AuditStore, verify_export
@@ -707,13 +708,16 @@ def fuzz_schema(tmp_path_factory: pytest.TempPathFactory) -> Any:
         "[workflow, inspector, approver, fraud_analyst, data_scientist, admin]\n",
         encoding="utf-8",
     )
+    # every model answers (deterministic stubs), so every endpoint is live: no 503s
     app_settings = ServingSettings(
         artifacts_dir=tmp / "artifacts",
         audit_url=f"sqlite:///{tmp / 'audit.db'}",
         api_keys_file=keys,
-        reason_model_uri=None,
+        mlflow_tracking_uri=tmp.as_uri(),
+        **STUB_URIS,
     )
-    return schemathesis.openapi.from_asgi("/openapi.json", create_app(app_settings))
+    app = create_app(app_settings, model_loader=stub_loader)
+    return schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
 @pytest.mark.parametrize(

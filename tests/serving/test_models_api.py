@@ -1,0 +1,215 @@
+"""The triage path with all four model families answering (deterministic stubs with the real
+interfaces): responses, postings, damage and fraud blocks, component and customer endpoints,
+the customer state, and clean 4xx for unreadable photos."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import io
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from serving.audit import AuditStore
+
+
+def headers(role: str = "workflow") -> dict[str, str]:
+    return {"X-API-Key": f"test-{role}-key"}
+
+
+def store_of(client: TestClient) -> AuditStore:
+    store = client.app.state.service.store  # type: ignore[attr-defined]
+    assert isinstance(store, AuditStore)
+    return store
+
+
+def jpeg(shade: int) -> str:
+    """A small uniform JPEG, base64: dark shades look damaged to the stub damage model."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (shade, shade, shade)).save(buffer, format="JPEG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+@pytest.fixture
+def return_case(sample_cases: list[dict[str, Any]]) -> dict[str, Any]:
+    """A plain RETURN sample case without photos."""
+    chosen = next(
+        c
+        for c in sample_cases
+        if c["request"]["claim_type"] == "RETURN" and not c["request"]["photos"]
+    )
+    return copy.deepcopy(chosen)
+
+
+def with_photo(case: dict[str, Any], shade: int, photo_id: str = "P-1") -> dict[str, Any]:
+    body = copy.deepcopy(case)
+    body["request"]["photos"] = [
+        {"photo_id": photo_id, "content_type": "image/jpeg", "content_base64": jpeg(shade)}
+    ]
+    return body
+
+
+def test_every_model_answers_with_versions_postings_and_factors(
+    models_client: TestClient, return_case: dict[str, Any]
+) -> None:
+    body = models_client.post(
+        "/v1/triage", json=with_photo(return_case, 20), headers=headers()
+    ).json()
+    models = body["models"]
+    assert all(models[name]["available"] for name in ("reason", "damage", "disposition", "fraud"))
+    assert body["model_versions"] == {
+        "reason": "1",
+        "damage": "1",
+        "disposition": "1",
+        "fraud": "1",
+    }
+    assert body["damage"]["damage_type"] == "CRACK_BREAK"
+    assert body["damage"]["photos"][0]["photo_id"] == "P-1"
+    recommendation = body["recommended_disposition"]
+    if recommendation["source"] == "model":  # a policy rule may force another disposition
+        assert recommendation["code"] == "SCRAP"
+        assert recommendation["reasons"] == ["photos show damage"]
+        assert recommendation["expected_recovery_value"] == 42.0
+    postings = recommendation["postings"]
+    assert postings["disposition"] == recommendation["code"]
+    assert postings["version"].startswith("postings-")
+    assert postings["inventory"]["from"] and postings["action"]["type"]
+    assert body["fraud"]["risk_level"] in ("low", "medium", "high")
+    assert body["fraud"]["factors"] and models["fraud"]["reasons"] == body["fraud"]["factors"]
+    assert "fraud" not in body["review"]["unavailable_models"]
+    assert not body["review"]["fallback"]
+
+
+def test_sound_goods_are_restocked_by_the_model(
+    models_client: TestClient, return_case: dict[str, Any]
+) -> None:
+    body = models_client.post(
+        "/v1/triage", json=with_photo(return_case, 240), headers=headers()
+    ).json()
+    assert body["damage"]["damage_type"] == "NONE"
+    assert body["models"]["disposition"]["value"] == "RESTOCK"
+
+
+def test_a_disposition_without_model_still_returns_postings(
+    client: TestClient, return_case: dict[str, Any]
+) -> None:
+    body = client.post("/v1/triage", json=return_case, headers=headers()).json()
+    recommendation = body["recommended_disposition"]
+    assert recommendation["source"] in ("rules", "policy")
+    assert recommendation["postings"]["disposition"] == recommendation["code"]
+    assert body["review"]["fallback"] and not body["review"]["auto_approved"]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        base64.b64encode(b"this is a text file renamed .jpg").decode(),
+        base64.b64encode(b"\xff\xd8\xff\xe0" + b"\x00" * 64).decode(),  # JPEG magic, no image
+    ],
+    ids=["text", "corrupt-jpeg"],
+)
+def test_unreadable_photo_is_422_naming_it_and_records_nothing(
+    models_client: TestClient, return_case: dict[str, Any], content: str
+) -> None:
+    body = with_photo(return_case, 100)
+    body["request"]["photos"].insert(
+        0, {"photo_id": "P-0", "content_type": "image/jpeg", "content_base64": jpeg(200)}
+    )
+    body["request"]["photos"][1]["content_base64"] = content
+    before = store_of(models_client).head()
+    response = models_client.post("/v1/triage", json=body, headers=headers())
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["detail"]
+    assert error["loc"][:4] == ["body", "request", "photos", 1]
+    assert store_of(models_client).head() == before
+
+
+def test_customer_state_counts_each_return_once(
+    models_client: TestClient, return_case: dict[str, Any]
+) -> None:
+    customer = return_case["customer"]["customer_id"]
+    predictors = models_client.app.state.service.predictors  # type: ignore[attr-defined]
+    before = predictors.customer_history(customer)["returns_count"]
+    first = models_client.post("/v1/triage", json=return_case, headers=headers())
+    retry = models_client.post("/v1/triage", json=return_case, headers=headers())
+    assert retry.headers["Idempotent-Replay"] == "true"
+    assert predictors.customer_history(customer)["returns_count"] == before + 1
+    second = copy.deepcopy(return_case)
+    second["request"]["return_id"] += "-2"
+    second["request"]["event_id"] += "-2"
+    later = models_client.post("/v1/triage", json=second, headers=headers()).json()
+    assert predictors.customer_history(customer)["returns_count"] == before + 2
+    # the stub's risk grows with returns on record: the state feeds the score
+    assert later["fraud"]["risk_score"] > first.json()["fraud"]["risk_score"]
+
+
+def test_components_classify_notes_and_assess_photos(models_client: TestClient) -> None:
+    notes = {
+        "notes": [
+            {"id": "n1", "text": "arrived broken", "customer_reason_code": "SIZE_FIT"},
+            {"id": "n2", "text": "do not need it any more"},
+        ]
+    }
+    answer = models_client.post("/v1/components/reason", json=notes, headers=headers()).json()
+    assert [(n["id"], n["code"]) for n in answer["data"]] == [
+        ("n1", "DEFECTIVE"),
+        ("n2", "NO_LONGER_NEEDED"),
+    ]
+    assert answer["data"][0]["disagrees_with_customer"] is True
+    assert answer["data"][1]["disagrees_with_customer"] is None
+    photos = {
+        "photos": [
+            {"photo_id": "a", "content_type": "image/jpeg", "content_base64": jpeg(10)},
+            {"photo_id": "b", "content_type": "image/jpeg", "content_base64": jpeg(250)},
+        ]
+    }
+    damage = models_client.post("/v1/components/damage", json=photos, headers=headers()).json()
+    assert [p["damage_type"] for p in damage["damage"]["photos"]] == ["CRACK_BREAK", "NONE"]
+    assert damage["damage"]["damaged_photos"] == 1
+    bad = {"photos": [{"photo_id": "x", "content_type": "image/png", "content_base64": "aGk="}]}
+    refused = models_client.post("/v1/components/damage", json=bad, headers=headers())
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"][:3] == ["body", "photos", 0]
+
+
+def test_components_without_models_answer_503(client: TestClient) -> None:
+    notes = {"notes": [{"id": "n1", "text": "broken"}]}
+    response = client.post("/v1/components/reason", json=notes, headers=headers())
+    assert response.status_code == 503
+    assert "reason model unavailable" in response.json()["detail"]
+
+
+def test_flagged_customers_risk_and_labels(
+    models_client: TestClient, return_case: dict[str, Any]
+) -> None:
+    customer = return_case["customer"]["customer_id"]
+    for i in range(3):  # three returns make the stub rate this customer high
+        body = copy.deepcopy(return_case)
+        body["request"]["return_id"] += f"-{i}"
+        body["request"]["event_id"] += f"-{i}"
+        assert models_client.post("/v1/triage", json=body, headers=headers()).status_code == 200
+    flagged = models_client.get(
+        "/v1/customers/flagged?min_level=high", headers=headers("fraud_analyst")
+    ).json()
+    assert [c["customer_id"] for c in flagged["data"]] == [customer]
+    assert flagged["data"][0]["factors"] == ["3 returns on record"]
+    assert models_client.get("/v1/customers/flagged", headers=headers()).status_code == 403
+    risk = models_client.get(f"/v1/customers/{customer}/risk", headers=headers())
+    assert risk.status_code == 200 and risk.json()["risk_level"] == "high"
+    unknown = models_client.get("/v1/customers/C-NOBODY/risk", headers=headers())
+    assert unknown.status_code == 404
+
+    label = {"abusive": True, "case_id": return_case["request"]["return_id"] + "-0"}
+    url = f"/v1/customers/{customer}/labels"
+    assert models_client.post(url, json=label, headers=headers("workflow")).status_code == 403
+    recorded = models_client.post(url, json=label, headers=headers("fraud_analyst"))
+    assert recorded.status_code == 201, recorded.text
+    again = models_client.post(url, json=label, headers=headers("fraud_analyst"))
+    assert again.status_code == 200 and again.json() == recorded.json()
+    records = store_of(models_client).records_for_case(label["case_id"])
+    assert [r.kind for r in records] == ["triage", "fraud_label"]
+    after = models_client.get(f"/v1/customers/{customer}/risk", headers=headers()).json()
+    assert after["labelled_abusive"] is True

@@ -3,22 +3,17 @@
 Also the human side of a case (decisions and approvals, with segregation of duties) and the
 review queues. Framework-free: the routers translate the exceptions here into HTTP answers.
 
-Queues are computed by scanning the audit store's triage, decision, approval and fraud-label
-records on each call: correct and simple, but O(records). Past some hundred thousand records a
-queue table (or a materialised view) maintained on append is needed.
+Review queues are an index over the audit records (`serving.queue_index`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-
-import sqlalchemy as sa
 
 from features.codes import ClaimType, DamageType, Disposition
 from features.eligibility import Eligibility, check_eligibility
@@ -32,7 +27,6 @@ from serving.audit import (
     RecordKind,
     request_hash,
 )
-from serving.audit.store import audit_records
 from serving.config import Principal
 from serving.policy import PolicyDecision, PolicyEngine, PolicyFacts, ReviewQueue
 from serving.predictors import (
@@ -60,7 +54,6 @@ from serving.schemas import (
     PhotoDamagePublic,
     PolicyRef,
     PostingsPublic,
-    QueueItem,
     ReviewPublic,
     TriagePublic,
 )
@@ -544,87 +537,3 @@ def record_decision(
             409, f"{what} is already recorded for case {case_id} (triage {triage_record.record_id})"
         ) from None
     return DecisionPublic.model_validate(result.response), result.replayed
-
-
-# -------------------------------------------------------------------------------- queues
-
-QUEUE_CLOSED_BY: dict[ReviewQueue, frozenset[str]] = {
-    ReviewQueue.INSPECTION: frozenset({RecordKind.DECISION.value}),
-    ReviewQueue.ELIGIBILITY: frozenset({RecordKind.DECISION.value}),
-    ReviewQueue.FRAUD: frozenset({RecordKind.DECISION.value, RecordKind.FRAUD_LABEL.value}),
-    ReviewQueue.FINANCE: frozenset({RecordKind.APPROVAL.value}),
-}
-"""Which later records take a case out of each queue."""
-
-
-def open_cases(
-    store: AuditStore,
-    queue: ReviewQueue,
-    *,
-    warehouse: str | None = None,
-    min_credit_value: float | None = None,
-    since: datetime | None = None,
-) -> list[QueueItem]:
-    """Cases whose latest triage put them in `queue` and that no later record closed; oldest
-    first. A full scan of the audit records (see the module docstring for the limit)."""
-    kinds = [RecordKind.TRIAGE.value, *QUEUE_CLOSED_BY[queue]]
-    query = (
-        sa.select(
-            audit_records.c.case_id,
-            audit_records.c.kind,
-            audit_records.c.record_id,
-            audit_records.c.created_at,
-            audit_records.c.payload,
-        )
-        .where(audit_records.c.kind.in_(kinds))
-        .order_by(audit_records.c.id)
-    )
-    latest: dict[str, QueueItem | None] = {}
-    with store.engine.connect() as connection:
-        rows = connection.execution_options(yield_per=1000).execute(query)
-        for case_id, kind, record_id, created_at, payload_text in rows:
-            if kind == RecordKind.TRIAGE.value:
-                latest.pop(case_id, None)  # re-triaged: its latest triage decides
-                latest[case_id] = _queue_item(record_id, created_at, json.loads(payload_text))
-            elif case_id in latest:
-                latest[case_id] = None
-    since_utc = None if since is None else _aware(since)
-    items = []
-    for item in latest.values():
-        if item is None or queue not in item.queues:
-            continue
-        if warehouse is not None and item.warehouse != warehouse:
-            continue
-        if min_credit_value is not None and item.credit_value < min_credit_value:
-            continue
-        if since_utc is not None and item.triaged_at < since_utc:
-            continue
-        items.append(item)
-    items.sort(key=lambda item: item.triaged_at)
-    return items
-
-
-def _queue_item(record_id: str, created_at: datetime, payload: dict[str, Any]) -> QueueItem:
-    request = payload["case"]["request"]
-    response = payload["response"]
-    review = response["review"]
-    return QueueItem(
-        case_id=response["case_id"],
-        audit_id=record_id,
-        triaged_at=_aware(created_at),
-        warehouse=request["warehouse"],
-        customer_id=request["customer_id"],
-        sku=request["sku"],
-        category=payload["case"]["item"]["category"],
-        credit_value=float(request["value"]),
-        currency=request["currency"],
-        recommended_disposition=response["recommended_disposition"]["code"],
-        credit_hold=review["credit_hold"],
-        queues=review["queues"] if review["required"] else [],
-        rules_fired=review["rules_fired"],
-    )
-
-
-def _aware(moment: datetime) -> datetime:
-    """Naive datetimes (SQLite, query strings without a zone) are taken as UTC."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

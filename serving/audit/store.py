@@ -273,6 +273,16 @@ class AuditStore:
         self.engine = make_engine(url, busy_timeout_s=busy_timeout_s)
         self.max_payload_bytes = max_payload_bytes
 
+    @contextmanager
+    def locked_transaction(self, lock_name: str) -> Iterator[sa.Connection]:
+        """A write transaction serialised with others of the same `lock_name` (derived data
+        such as projections; SQLite serialises every writer anyway)."""
+        lock = int.from_bytes(
+            hashlib.sha256(f"returns-triage:{lock_name}".encode()).digest()[:8], "big", signed=True
+        )
+        with _write_transaction(self.engine, lock) as connection:
+            yield connection
+
     def upgrade(self, revision: str = "head") -> None:
         """Migrate this store's database to `revision` (see module-level `upgrade`)."""
         upgrade(self.engine, revision)

@@ -10,9 +10,9 @@ from fastapi import APIRouter, HTTPException, Query, status
 from serving.config import Role
 from serving.deps import AuditDep, QueueCaller
 from serving.policy import ReviewQueue
+from serving.queue_index import open_cases
 from serving.routers.triage import AUTH_ERRORS
 from serving.schemas import QueuePublic
-from serving.triage import open_cases
 
 router = APIRouter(prefix="/queues", tags=["queues"])
 
@@ -54,7 +54,13 @@ def list_queue(
             status.HTTP_403_FORBIDDEN,
             f"{caller.name} may not read the {queue.value} queue (needs one of: {names})",
         )
-    items = open_cases(
-        store, queue, warehouse=warehouse, min_credit_value=min_credit_value, since=since
+    items, count = open_cases(
+        store,
+        queue,
+        warehouse=warehouse,
+        min_credit_value=min_credit_value,
+        since=since,
+        limit=limit,
+        offset=offset,
     )
-    return QueuePublic(data=items[offset : offset + limit], count=len(items))
+    return QueuePublic(data=items, count=count)

@@ -676,7 +676,7 @@ def test_upgrade_is_repeatable_and_uses_its_own_version_table(store_url: sa.URL)
     with engine.connect() as connection:
         tables = set(sa.inspect(connection).get_table_names())
         version = connection.execute(sa.text("SELECT version_num FROM audit_alembic_version"))
-        assert version.scalar_one() == "0001_audit"
+        assert version.scalar_one() == "0002_queue_index"
     engine.dispose()
     assert {"audit_records", "idempotency_keys", "audit_alembic_version"} <= tables
     assert "alembic_version" not in tables

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Body, Depends, HTTPException, status
 from fastapi.exceptions import RequestValidationError
 
 from features.codes import ReasonCode
 from serving.config import Principal, Role
 from serving.deps import PredictorsDep, require_roles
+from serving.examples import NOTES_EXAMPLES
 from serving.predictors import PhotoRejected
 from serving.routers.triage import AUTH_ERRORS
 from serving.schemas import (
@@ -46,7 +47,9 @@ UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     responses={**AUTH_ERRORS, **UNAVAILABLE},
 )
 def classify_notes(
-    body: NotesCreate, caller: ComponentCaller, predictors: PredictorsDep
+    body: Annotated[NotesCreate, Body(openapi_examples=NOTES_EXAMPLES)],
+    caller: ComponentCaller,
+    predictors: PredictorsDep,
 ) -> NotesPublic:
     """The reason model's code, confidence and alternatives for each note, and whether it
     disagrees with the code the customer picked (when given)."""

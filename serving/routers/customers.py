@@ -8,12 +8,13 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Response, status
 from fastapi.responses import JSONResponse
 
 from serving.audit import AuditEntry, Outcome, RecordKind, request_hash
 from serving.config import Principal, Role
 from serving.deps import AuditDep, PredictorsDep, require_roles
+from serving.examples import LABEL_EXAMPLES
 from serving.predictors import Predictors
 from serving.routers.triage import AUTH_ERRORS
 from serving.schemas import (
@@ -126,7 +127,7 @@ def score_customer(
 )
 def label_customer(
     customer_id: CaseId,
-    body: FraudLabelCreate,
+    body: Annotated[FraudLabelCreate, Body(openapi_examples=LABEL_EXAMPLES)],
     caller: LabelCaller,
     store: AuditDep,
     predictors: PredictorsDep,

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from serving.config import Role
 from serving.deps import AuditDep, DeciderCaller
+from serving.examples import DECISION_EXAMPLES
 from serving.routers.triage import AUTH_ERRORS
 from serving.schemas import CaseId, DecisionCreate, DecisionPublic, Message
 from serving.triage import DecisionRefused, record_decision
@@ -34,7 +35,7 @@ ROLE_FOR_KIND = {"inspection": Role.INSPECTOR, "approval": Role.APPROVER}
 )
 def create_decision(
     case_id: CaseId,
-    decision: Annotated[DecisionCreate, Body()],
+    decision: Annotated[DecisionCreate, Body(openapi_examples=DECISION_EXAMPLES)],
     caller: DeciderCaller,
     store: AuditDep,
 ) -> Response:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Response, status
+from fastapi import APIRouter, Body, Header, HTTPException, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
@@ -20,6 +20,7 @@ from serving.deps import (
     ServiceMetrics,
     WorkflowCaller,
 )
+from serving.examples import TRIAGE_EXAMPLES
 from serving.predictors import PhotoRejected
 from serving.schemas import (
     CaseId,
@@ -84,7 +85,7 @@ def _conflict(exc: IdempotencyConflict, header_key: str | None) -> list[dict[str
     },
 )
 def triage_case(
-    case: ReturnCase,
+    case: Annotated[ReturnCase, Body(openapi_examples=TRIAGE_EXAMPLES)],
     caller: WorkflowCaller,
     policy: PolicyDep,
     predictors: PredictorsDep,

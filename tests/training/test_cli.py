@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from features.schema import ReturnCase
@@ -48,3 +49,34 @@ def test_bad_config_file_is_refused(tmp_path: Path) -> None:
     result = runner.invoke(app, ["simulate", "--config", str(config), "--out", str(tmp_path / "w")])
     assert result.exit_code != 0
     assert "segments" in str(result.exception) or "segments" in result.output
+
+
+def test_run_simulates_into_the_artifacts_folder_and_serves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`triage run` = simulate + train every family + serve; here training is skipped and the
+    server start is captured, so the wiring is checked in seconds."""
+    import uvicorn
+
+    from models.settings import get_settings
+
+    started: list[dict[str, object]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: started.append({"app": app, **kw}))
+    monkeypatch.delenv("TRIAGE_ARTIFACTS_DIR", raising=False)
+    artifacts = tmp_path / "artifacts"
+    args = ["run", "--artifacts", str(artifacts), "--returns", "300", "--photos", "0"]
+    result = runner.invoke(app, [*args, "--no-train", "--port", "8123"])
+    get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert (artifacts / "world" / "returns.parquet").exists()
+    # every later step (training, the API) sees the same artifacts folder
+    assert started == [
+        {
+            "app": "serving.app:create_app",
+            "factory": True,
+            "host": "127.0.0.1",
+            "port": 8123,
+            "workers": 1,
+            "reload": False,
+        }
+    ]

@@ -9,11 +9,15 @@ Review queues are an index over the audit records (`serving.queue_index`).
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+import sqlalchemy as sa
 
 from features.codes import ClaimType, DamageType, Disposition
 from features.eligibility import Eligibility, check_eligibility
@@ -27,6 +31,7 @@ from serving.audit import (
     RecordKind,
     request_hash,
 )
+from serving.audit.store import audit_records
 from serving.config import Principal
 from serving.policy import PolicyDecision, PolicyEngine, PolicyFacts, ReviewQueue
 from serving.predictors import (
@@ -57,6 +62,8 @@ from serving.schemas import (
     ReviewPublic,
     TriagePublic,
 )
+
+logger = logging.getLogger(__name__)
 
 TRIAGE_KEY_PREFIX = "triage:"
 DECISION_KEY_PREFIX = "decision:"
@@ -537,3 +544,28 @@ def record_decision(
             409, f"{what} is already recorded for case {case_id} (triage {triage_record.record_id})"
         ) from None
     return DecisionPublic.model_validate(result.response), result.replayed
+
+
+def replay_customer_state(store: AuditStore, predictors: Predictors) -> int:
+    """Fold the returns triaged so far (the audit trail) into the fraud model's customer state,
+    so a restarted service scores customers with everything it has seen. Returns the count."""
+    if predictors.customer_state is None:
+        return 0
+    query = (
+        sa.select(audit_records.c.payload)
+        .where(audit_records.c.kind == RecordKind.TRIAGE.value)
+        .order_by(audit_records.c.id)
+    )
+    replayed = 0
+    with store.engine.connect() as connection:
+        for payload_text in connection.execution_options(yield_per=1000).execute(query).scalars():
+            data = json.loads(payload_text)["case"]
+            data["request"]["photos"] = []  # recorded without their bytes; not needed here
+            try:
+                case = ReturnCase.model_validate(data)
+            except ValueError:
+                logger.warning("skipping an unreadable triage record while replaying")
+                continue
+            predictors.observe(case)
+            replayed += 1
+    return replayed

@@ -213,3 +213,20 @@ def test_flagged_customers_risk_and_labels(
     assert [r.kind for r in records] == ["triage", "fraud_label"]
     after = models_client.get(f"/v1/customers/{customer}/risk", headers=headers()).json()
     assert after["labelled_abusive"] is True
+
+
+def test_a_restarted_service_replays_triaged_returns_into_the_customer_state(
+    models_settings: Any, return_case: dict[str, Any]
+) -> None:
+    from model_stubs import stub_loader
+
+    from serving.app import create_app
+
+    customer = return_case["customer"]["customer_id"]
+    with TestClient(create_app(models_settings, model_loader=stub_loader)) as first:
+        assert first.post("/v1/triage", json=return_case, headers=headers()).status_code == 200
+        seen = first.app.state.service.predictors.customer_history(customer)  # type: ignore[attr-defined]
+    with TestClient(create_app(models_settings, model_loader=stub_loader)) as restarted:
+        predictors = restarted.app.state.service.predictors  # type: ignore[attr-defined]
+        assert predictors.customer_history(customer) == seen
+        assert seen["returns_count"] >= 1

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from models.registry import Registry, RegistryError
 from models.settings import Settings
 from training.cli import app
+from training.pipelines.runner import use_experiment
 
 
 class _Echo(PythonModel):
@@ -23,7 +24,7 @@ class _Echo(PythonModel):
 def _register(settings: Settings, name: str, count: int) -> None:
     mlflow.set_tracking_uri(settings.tracking_uri())
     mlflow.set_registry_uri(settings.tracking_uri())
-    mlflow.set_experiment("registry-test")
+    use_experiment("registry-test", settings)
     for _ in range(count):
         with mlflow.start_run():
             mlflow.pyfunc.log_model(

@@ -113,7 +113,7 @@ def run_pipeline(
     candidate_name = params["candidate"]
     mlflow.set_tracking_uri(settings.tracking_uri())
     mlflow.set_registry_uri(settings.tracking_uri())
-    mlflow.set_experiment(family.name)
+    use_experiment(family.name, settings)
     with _steps() as step, mlflow.start_run(run_name=f"{family.name}-{params['profile']}") as run:
         mlflow.set_tags({"family": family.name, "profile": params["profile"], **library_versions()})
         mlflow.log_params(_flatten(params))
@@ -183,6 +183,19 @@ def run_pipeline(
             metrics=metrics,
             champion_before=champion_before,
         )
+
+
+def use_experiment(name: str, settings: Settings) -> None:
+    """Use the family's experiment, creating it with its artifacts under the artifacts folder
+    (MLflow's default, ./mlruns, would follow the current directory)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=settings.tracking_uri())
+    if client.get_experiment_by_name(name) is None:
+        location = (settings.artifacts_dir / "mlruns").resolve()
+        location.mkdir(parents=True, exist_ok=True)
+        client.create_experiment(name, artifact_location=location.as_uri())
+    mlflow.set_experiment(name)
 
 
 def frame_fingerprint(*frames: pd.DataFrame) -> str:

@@ -1,0 +1,138 @@
+"""`triage train fraud` end to end, `triage predict fraud`, `triage fraud score-history`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from models.registry import Registry
+from models.settings import Settings
+from training.cli import app
+from training.real_history import injection_benchmark, read_transactions
+
+runner = CliRunner(env={"COLUMNS": "400"})  # wide: error boxes do not wrap
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """One small run (fast profile on smaller worlds) shared by the tests below."""
+    root = tmp_path_factory.mktemp("fraud")
+    params = yaml.safe_load(Path("training/conf/fraud.yml").read_text(encoding="utf-8"))
+    params["profiles"]["fast"]["data"] = {"returns": 15000, "other_returns": 10000}
+    params_file = root / "fraud.yml"
+    params_file.write_text(yaml.safe_dump(params), encoding="utf-8")
+    env = {"TRIAGE_ARTIFACTS_DIR": str(root / "artifacts"), "TRIAGE_USER": "ci"}
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env.items():
+            mp.setenv(key, value)
+        from models.settings import get_settings
+
+        get_settings.cache_clear()
+        result = runner.invoke(
+            app, ["train", "fraud", "--profile", "fast", "--params", str(params_file)]
+        )
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    return {"root": root, "env": env, "output": result.output}
+
+
+@pytest.fixture
+def env_settings(trained: dict[str, object], monkeypatch: pytest.MonkeyPatch) -> Settings:
+    from models.settings import get_settings
+
+    for key, value in trained["env"].items():  # type: ignore[attr-defined]
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    return get_settings()
+
+
+@pytest.mark.slow
+def test_run_is_tracked_gated_and_promoted(
+    trained: dict[str, object], env_settings: Settings
+) -> None:
+    assert "promoted to champion" in str(trained["output"])
+    assert Registry(env_settings).champion("fraud") == "1"
+    mlflow.set_tracking_uri(env_settings.tracking_uri())
+    run = mlflow.search_runs(experiment_names=["fraud"], output_format="list")[0]
+    metrics = run.data.metrics
+    for variant in ("unsupervised", "supervised", "combined"):
+        for key in ("sim_later.roc_auc", "sim_other_seed.precision_at_100",
+                    "sim_other_seed.recall_at_1pct_fpr.RETURN_RING"):  # fmt: skip
+            assert f"{variant}.{key}" in metrics
+    assert metrics["combined.sim_other_seed.roc_auc"] > 0.9
+    assert metrics["combined.sim_other_seed.alerts_with_factor"] == 1.0
+
+
+@pytest.mark.slow
+def test_predict_fraud_scores_cases_and_customers(
+    trained: dict[str, object], env_settings: Settings, tmp_path: Path
+) -> None:
+    cases = tmp_path / "cases.jsonl"
+    lines = Path("data_samples/cases.jsonl").read_text(encoding="utf-8").splitlines()[:5]
+    cases.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "scores.jsonl"
+    result = runner.invoke(app, ["predict", "fraud", "--input", str(cases), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == 5
+    for row in rows:
+        assert 0 <= row["risk_score"] <= 1 and row["risk_level"] in ("low", "medium", "high")
+        assert row["factors"] and isinstance(row["linked_accounts"], list)
+    everyone = tmp_path / "customers.jsonl"
+    result = runner.invoke(app, ["predict", "fraud", "--all-customers", "--output", str(everyone)])
+    assert result.exit_code == 0, result.output
+    assert len(everyone.read_text(encoding="utf-8").splitlines()) > 1000
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"case": {"request": {}}}\n', encoding="utf-8")
+    result = runner.invoke(app, ["predict", "fraud", "--input", str(bad), "--output", str(out)])
+    assert result.exit_code != 0 and "line 1" in result.output
+
+
+def test_score_history_with_a_column_map(tmp_path: Path) -> None:
+    export = tmp_path / "export.csv"
+    rows = ["cust,when,total,qty,kind"]
+    for c in range(40):
+        for k in range(6):
+            rows.append(f"K{c},2024-01-{k + 1:02d},{10 + c},{1},sale")
+    for k in range(8):  # one customer returns nearly everything
+        rows.append(f"K0,2024-01-{k + 10:02d},10,1,return")
+    export.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    out = tmp_path / "scores.jsonl"
+    args = ["fraud", "score-history", "--invoices", str(export), "--output", str(out)]
+    mapping = ["customer_id=cust", "date=when", "amount=total", "quantity=qty"]
+    result = runner.invoke(app, args + [f"--column-map={m}" for m in mapping])
+    assert result.exit_code != 0 and "no returns found" in result.output
+    mapping.append("is_return=kind")
+    rows_text = (
+        export.read_text(encoding="utf-8").replace(",return", ",true").replace(",sale", ",false")
+    )
+    export.write_text(rows_text, encoding="utf-8")
+    result = runner.invoke(app, args + [f"--column-map={m}" for m in mapping])
+    assert result.exit_code == 0, result.output
+    scores = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(scores) == 40 and set(scores[0]) == {"customer_id", "risk_score", "risk_level",
+                                                    "factors"}  # fmt: skip
+    assert scores[0]["customer_id"] == "K0" and scores[0]["factors"]
+    result = runner.invoke(app, [*args, "--column-map", "customer_id=nope"])
+    assert result.exit_code != 0 and "customer_id" in result.output
+
+
+@pytest.mark.real_data
+def test_real_invoices_with_injected_abuse(datasets_dir: Path, tmp_path: Path) -> None:
+    path = datasets_dir / "retail-transactions" / "online_retail_invoices.csv"
+    out = tmp_path / "real.jsonl"
+    result = runner.invoke(
+        app, ["fraud", "score-history", "--invoices", str(path), "--output", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 5942
+    figures = injection_benchmark(read_transactions(path), seed=0)
+    assert figures["unsupervised.recall_at_1pct_fpr"] >= 0.65
+    naive = figures["naive_return_value.recall_at_1pct_fpr"]
+    assert figures["unsupervised.recall_at_1pct_fpr"] > 3 * naive
+    assert figures["alerts_with_factor"] == 1.0

@@ -513,7 +513,7 @@ def _load_registered(
         return None, ModelStatus(name, False, uri, detail=f"no MLflow database at {tracking}")
     try:
         pinned, version, run_id = _pin(uri, tracking)
-        model = (loader or _mlflow_load)(pinned)
+        model = loader(pinned) if loader is not None else _mlflow_load(pinned, tracking)
     except Exception as exc:  # a missing or broken model is a fallback, not a failed start
         detail = f"{type(exc).__name__}: {exc}"[:300]
         return None, ModelStatus(name, False, uri, detail=detail)
@@ -554,10 +554,13 @@ def _library_mismatches(run_id: str | None, tracking: str) -> dict[str, dict[str
     return version_mismatches(tags)
 
 
-def _mlflow_load(uri: str) -> Any:
+def _mlflow_load(uri: str, tracking: str) -> Any:
+    """Load a pinned model from *our* registry (MLflow's default would be ./mlflow.db)."""
     import mlflow
     import mlflow.pyfunc
 
+    mlflow.set_tracking_uri(tracking)
+    mlflow.set_registry_uri(tracking)
     return mlflow.pyfunc.load_model(uri)
 
 

@@ -112,3 +112,41 @@ def test_predict_disposition_refuses_bad_input(tmp_path: Path, settings: Setting
     result = runner.invoke(app, ["predict", "disposition", "--input", str(bad), "--output", out])
     assert result.exit_code == 2
     assert "record 1" in result.output and "inspection_condition" in result.output
+
+
+def test_the_service_recommends_with_the_champion(
+    trained: dict[str, object], tmp_path: Path
+) -> None:
+    """The API loads `models:/disposition@champion` from this run's registry (the real loader):
+    recommendations come from the model, with reasons and postings."""
+    import json
+
+    from fastapi.testclient import TestClient
+
+    from serving.app import create_app
+    from serving.config import ServingSettings
+
+    settings = ServingSettings(
+        artifacts_dir=Path(str(trained["root"])) / "artifacts",
+        audit_url=f"sqlite:///{tmp_path / 'audit.db'}",
+        reason_model_uri=None,
+        damage_model_uri=None,
+        fraud_model_uri=None,
+    )
+    lines = Path("data_samples/cases.jsonl").read_text(encoding="utf-8").splitlines()
+    cases = [json.loads(line)["case"] for line in lines[:40]]
+    keys = {"X-API-Key": "dev-workflow-key"}
+    sources = []
+    with TestClient(create_app(settings)) as client:
+        for case in cases:
+            body = client.post("/v1/triage", json=case, headers=keys).json()
+            if case["request"]["claim_type"] != "RETURN":
+                continue
+            assert body["models"]["disposition"]["available"], body["models"]["disposition"]
+            recommendation = body["recommended_disposition"]
+            sources.append(recommendation["source"])
+            assert recommendation["postings"]["disposition"] == recommendation["code"]
+            if recommendation["source"] == "model":
+                assert recommendation["reasons"]
+                assert recommendation["expected_recovery_value"] is not None
+    assert sources.count("model") >= len(sources) // 2  # policy rules force the others

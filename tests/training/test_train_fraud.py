@@ -136,3 +136,40 @@ def test_real_invoices_with_injected_abuse(datasets_dir: Path, tmp_path: Path) -
     naive = figures["naive_return_value.recall_at_1pct_fpr"]
     assert figures["unsupervised.recall_at_1pct_fpr"] > 3 * naive
     assert figures["alerts_with_factor"] == 1.0
+
+
+def test_the_service_serves_the_champion_with_its_customer_state(
+    trained: dict[str, object], tmp_path: Path
+) -> None:
+    """The API loads `models:/fraud@champion` from this run's registry (the real loader) and
+    scores a return and the flagged customers against the logged customer state."""
+    import json
+
+    from fastapi.testclient import TestClient
+
+    from serving.app import create_app
+    from serving.config import ServingSettings
+
+    settings = ServingSettings(
+        artifacts_dir=Path(str(trained["root"])) / "artifacts",
+        audit_url=f"sqlite:///{tmp_path / 'audit.db'}",
+        reason_model_uri=None,
+        damage_model_uri=None,
+        disposition_model_uri=None,
+    )
+    case = json.loads(Path("data_samples/cases.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    keys = {"X-API-Key": "dev-workflow-key"}
+    with TestClient(create_app(settings)) as client:
+        models = client.get("/v1/versions", headers=keys).json()["models"]
+        assert models["fraud"]["available"], models["fraud"]
+        assert models["fraud"]["version"] == "1" and models["fraud"]["library_mismatches"] == {}
+        body = client.post("/v1/triage", json=case["case"], headers=keys).json()
+        assert body["models"]["fraud"]["available"] and body["model_versions"]["fraud"] == "1"
+        assert 0.0 <= body["fraud"]["risk_score"] <= 1.0
+        flagged = client.get(
+            "/v1/customers/flagged",
+            params={"min_level": "high", "limit": 5},
+            headers={"X-API-Key": "dev-fraud-analyst-key"},
+        ).json()
+    assert flagged["count"] > 0 and len(flagged["data"]) == 5
+    assert all(c["factors"] for c in flagged["data"])  # every alert says why

@@ -124,12 +124,22 @@ def with_photo(case: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+SIGN_OFFS = ("Thanks", "Regards", "Cheers", "Best", "Kind regards", "Thank you", "Many thanks")
+NAMES = ("Alex", "Sam", "Priya", "Jordan", "Mei", "Lukas", "Ana", "Tom", "Fatima", "Ivan", "Chloe")
+
+
 def unique(case: dict[str, Any], run: str, i: int) -> dict[str, Any]:
-    """A copy of `case` as a new event (new return and event ids), so nothing is replayed."""
+    """A copy of `case` as a new event (new return and event ids), so nothing is replayed, and
+    with a sign-off varying by request, so the 300 sample notes do not all hit the reason
+    model's cache of identical notes after the first pass."""
     body = copy.copy(case)
     request = dict(case["request"])
     request["return_id"] = f"B{run}-{i}"
     request["event_id"] = f"EV-B{run}-{i}"
+    if request.get("note"):
+        sign_off = SIGN_OFFS[i % len(SIGN_OFFS)]
+        name = NAMES[(i // len(SIGN_OFFS)) % len(NAMES)]
+        request["note"] = f"{request['note']} {sign_off}, {name} {chr(65 + i % 26)}."
     body["request"] = request
     return body
 

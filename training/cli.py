@@ -340,6 +340,245 @@ def predict_reason(
     console.print(f"wrote {len(rows)} predictions to {output_path}")
 
 
+@predict_app.command("fraud")
+def predict_fraud(
+    output_path: Annotated[Path, typer.Option("--output", help="JSONL fraud scores.")],
+    input_path: Annotated[
+        Path | None,
+        typer.Option("--input", help='JSONL return cases ({"case": ReturnCase} or the case).'),
+    ] = None,
+    all_customers: Annotated[
+        bool, typer.Option("--all-customers", help="Score every customer of the model's state.")
+    ] = False,
+    model_uri: Annotated[str, typer.Option("--model", help="MLflow model URI.")] = (
+        "models:/fraud@champion"
+    ),
+) -> None:
+    """Fraud risk per return case (state updated case by case) or per known customer."""
+    import json
+    from dataclasses import asdict
+
+    import mlflow
+    from pydantic import ValidationError
+
+    from features.customer_state import CustomerState
+    from features.schema import ReturnCase
+    from models.settings import get_settings
+
+    if (input_path is None) == (not all_customers):
+        raise typer.BadParameter("give either --input FILE or --all-customers")
+    settings = get_settings()
+    mlflow.set_tracking_uri(settings.tracking_uri())
+    mlflow.set_registry_uri(settings.tracking_uri())
+    try:
+        wrapper = mlflow.pyfunc.load_model(model_uri).unwrap_python_model()
+    except Exception as exc:  # MLflow raises several types for a missing model or alias
+        raise typer.BadParameter(f"cannot load {model_uri}: {exc}") from exc
+    estimator = wrapper.estimator
+    state = wrapper.state if wrapper.state is not None else CustomerState()
+    written = 0
+    with output_path.open("w", encoding="utf-8") as out:
+        if all_customers:
+            for score in estimator.score_customers(state):
+                out.write(json.dumps(asdict(score)) + "\n")
+                written += 1
+        else:
+            assert input_path is not None
+            for number, row in enumerate(_read_jsonl(input_path, required=()), start=1):
+                try:
+                    case = ReturnCase.model_validate(row.get("case", row))
+                except ValidationError as exc:
+                    first = exc.errors()[0]
+                    where = ".".join(str(x) for x in first["loc"])
+                    raise typer.BadParameter(f"line {number}: {where}: {first['msg']}") from exc
+                score = estimator.score_case(case, state)
+                state.update_from_case(case)
+                out.write(json.dumps({"id": case.request.return_id, **asdict(score)}) + "\n")
+                written += 1
+    console.print(f"wrote {written} fraud scores to {output_path}")
+
+
+fraud_app = typer.Typer(help="Fraud tools on real transaction histories.", no_args_is_help=True)
+app.add_typer(fraud_app, name="fraud")
+
+
+@fraud_app.command("score-history")
+def fraud_score_history(
+    invoices: Annotated[Path, typer.Option("--invoices", help="Transaction export (CSV).")],
+    output_path: Annotated[
+        Path | None, typer.Option("--output", help="JSONL: one line per customer.")
+    ] = None,
+    column_map: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--column-map",
+            help="field=column for customer_id, date, amount, quantity, is_return, invoice_id.",
+        ),
+    ] = None,
+    top: Annotated[int, typer.Option("--top", min=0, help="Customers to print.")] = 10,
+) -> None:
+    """Score customers of a plain transaction export (Online Retail II invoices as they are)."""
+    import json
+
+    from training.real_history import parse_column_map, read_transactions, score_history
+
+    try:
+        mapping = parse_column_map(column_map or [])
+        transactions = read_transactions(invoices, mapping)
+    except (ValueError, FileNotFoundError) as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    scores, _ = score_history(transactions)
+    if output_path is not None:
+        with output_path.open("w", encoding="utf-8") as out:
+            for s in scores:
+                record = {"customer_id": s.customer_id, "risk_score": round(s.risk_score, 6),
+                          "risk_level": s.risk_level, "factors": s.factors}  # fmt: skip
+                out.write(json.dumps(record) + "\n")
+    table = Table(title=f"{len(scores):,} customers scored from {len(transactions):,} invoices")
+    for column in ("customer", "risk", "level", "factors"):
+        table.add_column(column)
+    for s in scores[:top]:
+        table.add_row(s.customer_id, f"{s.risk_score:.4f}", s.risk_level, "; ".join(s.factors))
+    console.print(table)
+    if output_path is not None:
+        console.print(f"wrote {len(scores)} customers to {output_path}")
+
+
+@predict_app.command("disposition")
+def predict_disposition(
+    input_path: Annotated[
+        Path,
+        typer.Option(
+            "--input",
+            help='JSONL lines {"case": ReturnCase, "id"?, "reason_probabilities"?, "damage"?, '
+            '"inspection_condition"?, "customer_history"?} (cases.jsonl works as is).',
+        ),
+    ],
+    output_path: Annotated[Path, typer.Option("--output", help="JSONL recommendations.")],
+    model_uri: Annotated[str, typer.Option("--model", help="MLflow model URI.")] = (
+        "models:/disposition@champion"
+    ),
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 256,
+) -> None:
+    """Recommended dispositions with confidence, probabilities, expected recovery value,
+    reasons and the postings they imply, one JSON line per case."""
+    import json
+
+    import mlflow
+    from pydantic import ValidationError
+
+    from features.disposition import disposition_features
+    from features.schema import ReturnCase
+    from models.postings import load_postings
+    from models.settings import get_settings
+
+    rows = _read_jsonl(input_path, required=("case",))
+    features = []
+    for number, row in enumerate(rows, start=1):
+        try:
+            case = ReturnCase.model_validate(row["case"])
+            features.append(
+                disposition_features(
+                    case,
+                    reason_probabilities=row.get("reason_probabilities"),
+                    damage=row.get("damage"),
+                    inspection_condition=row.get("inspection_condition"),
+                    customer_history=row.get("customer_history"),
+                )
+            )
+        except (ValidationError, ValueError) as exc:
+            raise typer.BadParameter(f"record {number}: {exc}", param_hint="--input") from exc
+        row.setdefault("id", case.request.return_id)
+    settings = get_settings()
+    mlflow.set_tracking_uri(settings.tracking_uri())
+    mlflow.set_registry_uri(settings.tracking_uri())
+    try:
+        estimator = mlflow.pyfunc.load_model(model_uri).unwrap_python_model().estimator
+    except Exception as exc:  # MLflow raises several types for a missing model or alias
+        raise typer.BadParameter(f"cannot load {model_uri}: {exc}") from exc
+    postings = load_postings()
+    with output_path.open("w", encoding="utf-8") as out:
+        for start in range(0, len(rows), batch_size):
+            batch = features[start : start + batch_size]
+            predictions = estimator.predict_cases(batch)
+            for row, feature, pred in zip(
+                rows[start : start + batch_size], batch, predictions, strict=True
+            ):
+                cost_value = float(feature["unit_cost"]) * float(feature["quantity"])
+                record = {
+                    "id": row["id"],
+                    "disposition": pred.disposition,
+                    "confidence": round(pred.confidence, 4),
+                    "probabilities": {k: round(v, 4) for k, v in pred.probabilities.items()},
+                    "expected_recovery_value": pred.expected_recovery_value,
+                    "reasons": pred.reasons,
+                    "postings": postings.postings_for(pred.disposition, cost_value),
+                }
+                out.write(json.dumps(record) + "\n")
+    console.print(f"wrote {len(rows)} recommendations to {output_path}")
+
+
+@predict_app.command("damage")
+def predict_damage(
+    input_path: Annotated[
+        Path, typer.Option("--input", help='JSONL lines {"id", "path"} (path to a photo).')
+    ],
+    output_path: Annotated[Path, typer.Option("--output", help="JSONL predictions.")],
+    model_uri: Annotated[str, typer.Option("--model", help="MLflow model URI.")] = (
+        "models:/damage@champion"
+    ),
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 64,
+) -> None:
+    """Damage per photo: {"id", "damage_probability", "damage_type", "type_probabilities"}.
+
+    A photo that cannot be read or is not an acceptable image gets {"id", "error"} instead;
+    the other photos are still assessed.
+    """
+    import json
+
+    import mlflow
+
+    from features.images import ImageRejected
+    from models.settings import get_settings
+
+    rows = _read_jsonl(input_path, required=("id", "path"))
+    settings = get_settings()
+    mlflow.set_tracking_uri(settings.tracking_uri())
+    mlflow.set_registry_uri(settings.tracking_uri())
+    try:
+        estimator = mlflow.pyfunc.load_model(model_uri).unwrap_python_model().estimator
+    except Exception as exc:  # MLflow raises several types for a missing model or alias
+        raise typer.BadParameter(f"cannot load {model_uri}: {exc}") from exc
+    base = input_path.parent
+    errors = 0
+    with output_path.open("w", encoding="utf-8") as out:
+        for start in range(0, len(rows), batch_size):
+            batch = rows[start : start + batch_size]
+            records: list[dict[str, Any]] = [{"id": row["id"]} for row in batch]
+            photos: list[bytes] = []
+            slots: list[int] = []
+            for slot, row in enumerate(batch):
+                path = Path(str(row["path"]))
+                path = path if path.is_absolute() else base / path
+                try:
+                    data = path.read_bytes()
+                    estimator.decode([data])  # intake check: one bad photo spoils no batch
+                except OSError as exc:
+                    records[slot]["error"] = f"cannot read {row['path']}: {exc.strerror}"
+                    continue
+                except ImageRejected as exc:
+                    records[slot]["error"] = str(exc).removeprefix("photo 0: ")
+                    continue
+                photos.append(data)
+                slots.append(slot)
+            for slot, assessment in zip(slots, estimator.assess(photos), strict=True):
+                records[slot].update(assessment.to_dict())
+            for record in records:
+                errors += "error" in record
+                out.write(json.dumps(record) + "\n")
+    console.print(f"wrote {len(rows)} predictions to {output_path} ({errors} rejected photos)")
+
+
 def _read_jsonl(path: Path, required: tuple[str, ...]) -> list[dict[str, Any]]:
     """Read JSONL, failing with the line number and field name on bad input."""
     import json

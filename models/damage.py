@@ -1,0 +1,508 @@
+"""Damage assessment of return photos: calibrated damage probability and a damage type.
+
+`DamageClassifier` = the shared image intake (`features.images`) -> frozen EfficientNet-Lite0
+features (`models.image_encoder`, ONNX Runtime in serving) -> two linear heads on standardised
+features:
+
+- a damage head, damaged vs undamaged, calibrated by cross-validated Platt scaling; it learns
+  from every labelled photo, including real ones whose damage type is unknown;
+- a type head over the five damage types, learnt from damaged photos whose type is known.
+
+Each head is a logistic regression (`head="linear"`) or a one-hidden-layer perceptron
+(`head="mlp"`, early-stopped): photos of very different products (renders, castings, tiles)
+need boundaries a single hyperplane cannot draw for all of them.
+
+Per photo: P(NONE) = 1 - p, P(type) = p * P(type | damaged); the damage type is NONE below the
+decision threshold, else the most likely type. `aggregate` turns a case's photos into one
+assessment. `DamageModel` is the MLflow pyfunc wrapper.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from mlflow.models import ModelSignature
+from mlflow.pyfunc import PythonModel
+from mlflow.types import ColSpec, Schema
+from numpy.typing import NDArray
+
+from features.codes import DamageType
+from features.images import DEFAULT_LIMITS, ImageInput, ImageRejected, IntakeLimits, decode_rgb
+from models.image_encoder import ONNX_FILE, Backend, ImageEncoder, select_features
+
+CLASSES = [t.value for t in DamageType]
+"""Columns of `predict_proba`: NONE first, then the five damage types."""
+DAMAGE_TYPES = CLASSES[1:]
+DAMAGED_UNTYPED = "DAMAGED"
+"""Training label of a damaged photo whose damage type is unknown (damage head only)."""
+PARAMS_FILE = "damage.json"
+HEADS_FILE = "heads.joblib"
+
+
+@dataclass(frozen=True)
+class PhotoAssessment:
+    """The damage assessment of one photo."""
+
+    damage_probability: float
+    damage_type: str
+    type_probabilities: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CaseDamage:
+    """The damage assessment of a case, from all its photos."""
+
+    damage_probability: float  # the highest photo damage probability
+    damage_type: str  # NONE, or the damage type most likely on any damaged-looking photo
+    photo_count: int
+    damaged_photos: int  # photos at or above the damage threshold
+
+
+def aggregate(assessments: Sequence[PhotoAssessment], threshold: float = 0.5) -> CaseDamage:
+    """One case-level assessment: the maximum damage probability over photos; the type is the
+    damage type with the highest probability on any photo when that maximum reaches
+    `threshold`, else NONE (one clear photo of damage makes the case damaged; undamaged views of
+    other sides do not dilute it). Raises ValueError for no photos."""
+    if not assessments:
+        raise ValueError("aggregate needs at least one photo assessment")
+    top = max(a.damage_probability for a in assessments)
+    damaged = sum(a.damage_probability >= threshold for a in assessments)
+    damage_type = DamageType.NONE.value
+    if top >= threshold:
+        scores = {
+            t: max(a.type_probabilities.get(t, 0.0) for a in assessments) for t in DAMAGE_TYPES
+        }
+        damage_type = max(scores, key=lambda t: scores[t])
+    return CaseDamage(
+        damage_probability=float(top),
+        damage_type=damage_type,
+        photo_count=len(assessments),
+        damaged_photos=int(damaged),
+    )
+
+
+class DamageClassifier:
+    """Photos -> (n, 6) probabilities over `CLASSES`, with the damage probability calibrated.
+
+    Parameters
+    ----------
+    image_size: square side photos are decoded to before the encoder.
+    feature_set: encoder features the heads see: "all" (avg- and max-pooled final and middle
+        maps) or "avg" (the plain pooled embedding, the reference baseline).
+    head: "linear" (logistic regression) or "mlp" (one hidden layer) for both heads.
+    damage_C: inverse L2 strength of a linear damage head.
+    type_C: inverse L2 strength of a linear type head.
+    hidden_units: width of the hidden layer of mlp heads.
+    alpha: L2 strength of mlp heads.
+    calibration_folds: folds of the cross-validated Platt calibration of the damage head.
+    threshold: damage probability from which a photo counts as damaged.
+    batch_size: photos per encoder pass.
+    num_threads: encoder threads (ONNX Runtime / torch).
+    backend: encoder backend while fitting ("onnx" or "torch"); the saved model always serves
+        through ONNX Runtime.
+    random_state: seed of the calibration folds.
+    """
+
+    def __init__(
+        self,
+        image_size: int = 224,
+        feature_set: str = "all",
+        head: str = "linear",
+        damage_C: float = 0.05,
+        type_C: float = 0.05,
+        hidden_units: int = 256,
+        alpha: float = 0.01,
+        calibration_folds: int = 3,
+        threshold: float = 0.5,
+        batch_size: int = 32,
+        num_threads: int | None = 2,
+        backend: str = "onnx",
+        random_state: int = 0,
+    ) -> None:
+        self.image_size = image_size
+        self.feature_set = feature_set
+        self.head = head
+        self.damage_C = damage_C
+        self.type_C = type_C
+        self.hidden_units = hidden_units
+        self.alpha = alpha
+        self.calibration_folds = calibration_folds
+        self.threshold = threshold
+        self.batch_size = batch_size
+        self.num_threads = num_threads
+        self.backend = backend
+        self.random_state = random_state
+        self._encoder: ImageEncoder | None = None
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor parameters (scikit-learn convention)."""
+        return {
+            "image_size": self.image_size,
+            "feature_set": self.feature_set,
+            "head": self.head,
+            "damage_C": self.damage_C,
+            "type_C": self.type_C,
+            "hidden_units": self.hidden_units,
+            "alpha": self.alpha,
+            "calibration_folds": self.calibration_folds,
+            "threshold": self.threshold,
+            "batch_size": self.batch_size,
+            "num_threads": self.num_threads,
+            "backend": self.backend,
+            "random_state": self.random_state,
+        }
+
+    # -- features ------------------------------------------------------------------------------
+    @property
+    def feature_key(self) -> str:
+        """Identifies the encoder features this model reads (cache key)."""
+        return self.encoder.feature_key
+
+    @property
+    def encoder(self) -> ImageEncoder:
+        """The image encoder (built on first use)."""
+        if self._encoder is None:
+            backend: Backend = "torch" if self.backend == "torch" else "onnx"
+            self._encoder = ImageEncoder(
+                image_size=self.image_size,
+                backend=backend,
+                batch_size=self.batch_size,
+                num_threads=self.num_threads,
+            )
+        return self._encoder
+
+    def decode(
+        self, images: Sequence[ImageInput], limits: IntakeLimits = DEFAULT_LIMITS
+    ) -> NDArray[np.uint8]:
+        """Photos (bytes or PIL images) -> RGB arrays at `image_size`; a bad photo raises
+        `ImageRejected` naming its index."""
+        return decode_rgb(images, self.image_size, limits)
+
+    def transform(self, images: Sequence[ImageInput]) -> NDArray[np.float32]:
+        """Encoder features of photos, shape (n, FEATURE_DIM)."""
+        if len(images) == 0:
+            return np.zeros((0, 0), dtype=np.float32)
+        out = []
+        for start in range(0, len(images), self.batch_size * 4):
+            pixels = self.decode(images[start : start + self.batch_size * 4])
+            out.append(self.encoder.encode(pixels))
+        return np.concatenate(out)
+
+    # -- fitting -------------------------------------------------------------------------------
+    def fit(
+        self,
+        images: Sequence[ImageInput],
+        labels: Sequence[str],
+        sample_weight: Sequence[float] | NDArray[np.float64] | None = None,
+    ) -> DamageClassifier:
+        """Fit both heads on photos labelled with a `DamageType` value or `DAMAGED_UNTYPED`."""
+        return self.fit_features(self.transform(images), labels, sample_weight)
+
+    def fit_features(
+        self,
+        features: NDArray[np.float32],
+        labels: Sequence[str],
+        sample_weight: Sequence[float] | NDArray[np.float64] | None = None,
+    ) -> DamageClassifier:
+        """Fit on precomputed encoder features (what `transform` returns)."""
+        from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.preprocessing import StandardScaler
+
+        if self.head not in ("linear", "mlp"):
+            raise ValueError(f"head must be 'linear' or 'mlp', got {self.head!r}")
+
+        features = np.asarray(features, dtype=np.float32)
+        labels_array = np.asarray([str(label) for label in labels])
+        if features.ndim != 2 or len(features) != len(labels_array):
+            raise ValueError(
+                f"features {features.shape} and labels ({len(labels_array)}) do not match"
+            )
+        unknown = sorted(set(labels_array) - set(CLASSES) - {DAMAGED_UNTYPED})
+        if unknown:
+            raise ValueError(f"labels: unknown damage label(s) {unknown}; expected {CLASSES}")
+        weights = (
+            np.ones(len(labels_array))
+            if sample_weight is None
+            else np.asarray(sample_weight, dtype=float)
+        )
+        damaged = (labels_array != DamageType.NONE.value).astype(int)
+        if len(set(damaged)) < 2:
+            raise ValueError("labels: need both damaged and undamaged photos")
+        features = select_features(features, self.feature_set)
+        self.scaler_ = StandardScaler().fit(features)
+        scaled = self.scaler_.transform(features)
+        # balance the damage head by weight, then Platt-calibrate it on held-out folds so the
+        # probability means what it says at the training mix
+        balance = _balanced_weights(damaged, weights)
+        self.damage_head_ = CalibratedClassifierCV(
+            self._head(self.damage_C, len(scaled)),
+            method="sigmoid",
+            cv=self.calibration_folds,
+            ensemble=True,
+        )
+        self.damage_head_.fit(scaled, damaged, sample_weight=balance)
+        typed = np.isin(labels_array, DAMAGE_TYPES)
+        present = sorted(set(labels_array[typed]))
+        if len(present) >= 2:
+            type_weights = _balanced_weights(labels_array[typed], weights[typed])
+            self.type_head_: Any = self._head(self.type_C, int(typed.sum()))
+            self.type_head_.fit(scaled[typed], labels_array[typed], sample_weight=type_weights)
+            self.type_classes_ = [str(c) for c in self.type_head_.classes_]
+        else:
+            # one (or no) known type: it is the type of every damaged photo
+            self.type_head_ = None
+            self.type_classes_ = present or [DamageType.CRACK_BREAK.value]
+        self.classes_ = list(CLASSES)
+        return self
+
+    def _head(self, strength: float, n_samples: int) -> Any:
+        if self.head == "mlp":
+            from sklearn.neural_network import MLPClassifier
+
+            return MLPClassifier(
+                hidden_layer_sizes=(self.hidden_units,),
+                alpha=self.alpha,
+                max_iter=200,
+                early_stopping=n_samples >= 200,  # too few photos to hold some out
+                validation_fraction=0.15,
+                n_iter_no_change=10,
+                random_state=self.random_state,
+            )
+        from sklearn.linear_model import LogisticRegression
+
+        return LogisticRegression(C=strength, max_iter=3000)
+
+    # -- prediction ----------------------------------------------------------------------------
+    def predict_proba_features(self, features: NDArray[np.float32]) -> NDArray[np.float64]:
+        """(n, 6) probabilities over `CLASSES` from encoder features."""
+        self._check_fitted()
+        if len(features) == 0:
+            return np.zeros((0, len(CLASSES)))
+        selected = select_features(np.asarray(features, dtype=np.float32), self.feature_set)
+        given = np.zeros((len(selected), len(DAMAGE_TYPES)))
+        columns = [DAMAGE_TYPES.index(c) for c in self.type_classes_]
+        # a few photos make small matrix products: waking BLAS threads costs more than it saves
+        with _blas_threads(1 if len(selected) < 64 else None):
+            scaled = self.scaler_.transform(selected)
+            p_damage = self.damage_head_.predict_proba(scaled)[:, 1]
+            if self.type_head_ is None:
+                given[:, columns] = 1.0 / len(columns)
+            else:
+                given[:, columns] = self.type_head_.predict_proba(scaled)
+        proba = np.empty((len(scaled), len(CLASSES)))
+        proba[:, 0] = 1.0 - p_damage
+        proba[:, 1:] = p_damage[:, None] * given
+        return proba
+
+    def predict_proba(self, images: Sequence[ImageInput]) -> NDArray[np.float64]:
+        """(n, 6) probabilities over `CLASSES` (NONE first) for photos."""
+        return self.predict_proba_features(self.transform(images))
+
+    def damage_types(self, proba: NDArray[np.float64]) -> list[str]:
+        """Damage type per row of `proba`: NONE below the threshold, else the likeliest type."""
+        damaged = (1.0 - proba[:, 0]) >= self.threshold
+        likeliest = np.asarray(DAMAGE_TYPES)[proba[:, 1:].argmax(axis=1)]
+        return [
+            str(t) if d else DamageType.NONE.value for t, d in zip(likeliest, damaged, strict=True)
+        ]
+
+    def predict(self, images: Sequence[ImageInput]) -> list[str]:
+        """Damage type per photo."""
+        return self.damage_types(self.predict_proba(images))
+
+    def assess(self, images: Sequence[ImageInput]) -> list[PhotoAssessment]:
+        """Batched serving call: one `PhotoAssessment` per photo, in order.
+
+        Photos are bytes (JPEG, PNG, WebP) or PIL images; a bad one raises `ImageRejected`
+        whose message names its index ("photo 2: ...") so the caller can answer 422.
+        """
+        if len(images) == 0:
+            return []
+        return self.assessments(self.predict_proba(images))
+
+    def assessments(self, proba: NDArray[np.float64]) -> list[PhotoAssessment]:
+        """`PhotoAssessment`s from rows of `predict_proba`."""
+        types = self.damage_types(proba)
+        return [
+            PhotoAssessment(
+                damage_probability=round(float(1.0 - row[0]), 6),
+                damage_type=damage_type,
+                type_probabilities={
+                    c: round(float(p), 6) for c, p in zip(CLASSES, row, strict=True)
+                },
+            )
+            for row, damage_type in zip(proba, types, strict=True)
+        ]
+
+    # -- persistence ---------------------------------------------------------------------------
+    def save(self, directory: Path) -> Path:
+        """Write the fitted model (heads, parameters, ONNX encoder) into `directory`; nothing
+        outside it is read by `load`. Returns the directory."""
+        import joblib
+
+        self._check_fitted()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.encoder.save(directory)
+        joblib.dump(
+            {
+                "scaler": self.scaler_,
+                "damage_head": self.damage_head_,
+                "type_head": self.type_head_,
+                "type_classes": self.type_classes_,
+            },
+            directory / HEADS_FILE,
+        )
+        meta = {"kind": "damage", "classes": CLASSES, "params": self.get_params()}
+        (directory / PARAMS_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        return directory
+
+    @classmethod
+    def load(cls, directory: Path, num_threads: int | None = None) -> DamageClassifier:
+        """A fitted model read back from a folder written by `save` (serving via ONNX
+        Runtime); `num_threads` overrides the saved thread count."""
+        import joblib
+
+        directory = Path(directory)
+        meta = json.loads((directory / PARAMS_FILE).read_text(encoding="utf-8"))
+        if meta.get("kind") != "damage":
+            raise ValueError(f"{directory} does not hold a damage model")
+        if list(meta["classes"]) != CLASSES:
+            raise ValueError(f"{directory}: damage classes {meta['classes']} != {CLASSES}")
+        params = dict(meta["params"])
+        params["backend"] = "onnx"
+        if num_threads is not None:
+            params["num_threads"] = num_threads
+        model = cls(**params)
+        model._encoder = ImageEncoder(
+            image_size=model.image_size,
+            backend="onnx",
+            onnx_path=directory / ONNX_FILE,
+            batch_size=model.batch_size,
+            num_threads=model.num_threads,
+        )
+        heads = joblib.load(directory / HEADS_FILE)
+        model.scaler_ = heads["scaler"]
+        model.damage_head_ = heads["damage_head"]
+        model.type_head_ = heads["type_head"]
+        model.type_classes_ = list(heads["type_classes"])
+        model.classes_ = list(CLASSES)
+        return model
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "damage_head_"):
+            raise RuntimeError("DamageClassifier is not fitted; call fit first")
+
+
+@lru_cache(maxsize=1)
+def _blas_controller() -> Any:
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+@contextmanager
+def _blas_threads(limit: int | None) -> Iterator[None]:
+    """Limit BLAS/OpenMP threads inside the block (None: leave them as they are)."""
+    if limit is None:
+        yield
+        return
+    with _blas_controller().limit(limits=limit):
+        yield
+
+
+def _balanced_weights(labels: NDArray[Any], weights: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Sample weights rescaled so every label carries the same total weight."""
+    out = np.asarray(weights, dtype=float).copy()
+    values = np.unique(labels)
+    for value in values:
+        mask = labels == value
+        total = out[mask].sum()
+        if total > 0:
+            out[mask] *= len(out) / (len(values) * total)
+    return out
+
+
+class DamageModel(PythonModel):
+    """Photos in (`image` bytes, or `path` to a file), damage assessments out."""
+
+    def __init__(self) -> None:
+        self.estimator: Any = None
+
+    def load_context(self, context: Any) -> None:
+        """Load the estimator from the model's artifacts."""
+        from models.pyfunc import load_estimator
+
+        self.estimator = load_estimator(Path(context.artifacts["estimator"]))
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
+        """One row per photo: damage_probability, damage_type, type_probabilities (JSON)."""
+        return damage_frame(self.estimator, photo_inputs(model_input))
+
+
+def photo_inputs(frame: pd.DataFrame) -> list[bytes]:
+    """Photo bytes from a frame with an `image` (bytes) or a `path` column; a missing or
+    unreadable file raises `ImageRejected` naming the row."""
+    if "image" in frame:
+        return [_as_bytes(value, index) for index, value in enumerate(frame["image"])]
+    if "path" in frame:
+        photos = []
+        for index, path in enumerate(frame["path"]):
+            try:
+                photos.append(Path(str(path)).read_bytes())
+            except OSError as exc:
+                raise ImageRejected(f"photo {index}: cannot read {path}: {exc.strerror}") from exc
+        return photos
+    raise ValueError("model input needs an 'image' (bytes) or a 'path' column")
+
+
+def _as_bytes(value: Any, index: int) -> bytes:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    if isinstance(value, str):  # MLflow serialises binary columns as base64 text
+        import base64
+        import binascii
+
+        try:
+            return base64.b64decode(value, validate=True)
+        except binascii.Error as exc:
+            raise ImageRejected(f"photo {index}: not base64-encoded image bytes") from exc
+    raise ImageRejected(f"photo {index}: expected image bytes, got {type(value).__name__}")
+
+
+def damage_frame(estimator: DamageClassifier, photos: Sequence[bytes]) -> pd.DataFrame:
+    """The damage model's output frame for photo bytes."""
+    assessed = estimator.assess(photos)
+    return pd.DataFrame(
+        {
+            "damage_probability": [a.damage_probability for a in assessed],
+            "damage_type": [a.damage_type for a in assessed],
+            "type_probabilities": [json.dumps(a.type_probabilities) for a in assessed],
+        }
+    )
+
+
+DAMAGE_SIGNATURE = ModelSignature(
+    inputs=Schema(
+        [ColSpec("binary", "image", required=False), ColSpec("string", "path", required=False)]
+    ),
+    outputs=Schema(
+        [
+            ColSpec("double", "damage_probability"),
+            ColSpec("string", "damage_type"),
+            ColSpec("string", "type_probabilities"),
+        ]
+    ),
+)

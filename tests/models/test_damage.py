@@ -1,0 +1,156 @@
+"""Damage model: torch vs ONNX tolerance, save/load, serving API, aggregation, invariance."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageEnhance
+
+from features.codes import DamageType
+from features.images import ImageRejected, decode_rgb
+from models.damage import (
+    CLASSES,
+    DAMAGED_UNTYPED,
+    CaseDamage,
+    DamageClassifier,
+    PhotoAssessment,
+    aggregate,
+)
+from models.image_encoder import FEATURE_DIM, ImageEncoder
+from training.simulation.photos import SHAPES, PhotoSpec, render_photo, render_photo_jpeg
+
+SIZE = 160  # smaller than production (224) to keep the tests quick; same code path
+TYPES = list(DamageType)
+
+
+def spec(index: int, damage: DamageType) -> PhotoSpec:
+    rng = np.random.default_rng(index)
+    color = tuple(int(c) for c in rng.integers(40, 220, 3))
+    severity = 0.0 if damage is DamageType.NONE else float(rng.uniform(0.6, 1.0))
+    return PhotoSpec(SHAPES[index % len(SHAPES)], color, damage, severity, seed=1000 + index)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def photos() -> tuple[list[bytes], list[str]]:
+    """180 rendered photos, 30 per damage type (clear, severe damage)."""
+    jpegs, labels = [], []
+    for index in range(180):
+        damage = TYPES[index % len(TYPES)]
+        jpegs.append(render_photo_jpeg(spec(index, damage)))
+        labels.append(damage.value)
+    return jpegs, labels
+
+
+@pytest.fixture(scope="module")
+def fitted(photos: tuple[list[bytes], list[str]]) -> DamageClassifier:
+    jpegs, labels = photos
+    model = DamageClassifier(image_size=SIZE, num_threads=1)
+    return model.fit(jpegs[:150], labels[:150])
+
+
+def test_onnx_features_equal_torch_within_tolerance(photos: tuple[list[bytes], list[str]]) -> None:
+    pixels = decode_rgb(photos[0][:6], SIZE)
+    torch_features = ImageEncoder(SIZE, backend="torch", num_threads=1).encode(pixels)
+    onnx_features = ImageEncoder(SIZE, backend="onnx", num_threads=1).encode(pixels)
+    assert torch_features.shape == (6, FEATURE_DIM)
+    scale = np.abs(torch_features).max()
+    assert np.abs(torch_features - onnx_features).max() <= 1e-4 * max(1.0, scale)
+
+
+def test_fitted_model_separates_held_out_photos(
+    fitted: DamageClassifier, photos: tuple[list[bytes], list[str]]
+) -> None:
+    from sklearn.metrics import roc_auc_score
+
+    jpegs, labels = photos
+    proba = fitted.predict_proba(jpegs[150:])
+    assert proba.shape == (30, len(CLASSES))
+    assert np.allclose(proba.sum(axis=1), 1.0)
+    damaged = np.array(labels[150:]) != "NONE"
+    assert roc_auc_score(damaged, 1.0 - proba[:, 0]) >= 0.75
+
+
+def test_save_load_serves_through_onnx_with_equal_outputs(
+    fitted: DamageClassifier, photos: tuple[list[bytes], list[str]], tmp_path: Path
+) -> None:
+    jpegs = photos[0][150:160]
+    torch_model = DamageClassifier(**{**fitted.get_params(), "backend": "torch"})
+    torch_model.__dict__.update(
+        {k: v for k, v in fitted.__dict__.items() if k.endswith("_") and not k.startswith("_")}
+    )
+    expected = torch_model.predict_proba(jpegs)
+    fitted.save(tmp_path / "damage")
+    loaded = DamageClassifier.load(tmp_path / "damage", num_threads=1)
+    assert loaded.encoder.backend == "onnx"
+    assert np.abs(loaded.predict_proba(jpegs) - expected).max() <= 1e-4
+
+
+def test_assess_returns_one_assessment_per_photo(
+    fitted: DamageClassifier, photos: tuple[list[bytes], list[str]]
+) -> None:
+    image = Image.open(io.BytesIO(photos[0][151]))
+    assessed = fitted.assess([photos[0][150], image])
+    assert len(assessed) == 2 and all(isinstance(a, PhotoAssessment) for a in assessed)
+    for a in assessed:
+        assert set(a.type_probabilities) == set(CLASSES)
+        assert abs(sum(a.type_probabilities.values()) - 1.0) < 1e-4
+        assert a.damage_type in CLASSES
+        assert a.damage_probability == pytest.approx(1.0 - a.type_probabilities["NONE"], abs=1e-5)
+    assert fitted.assess([]) == []
+
+
+def test_bad_photo_in_a_batch_raises_image_rejected_naming_it(fitted: DamageClassifier) -> None:
+    good = render_photo_jpeg(spec(1, DamageType.NONE))
+    with pytest.raises(ImageRejected, match="photo 1"):
+        fitted.assess([good, b"not an image at all"])
+
+
+def test_aggregate_takes_the_worst_photo() -> None:
+    clear = PhotoAssessment(0.05, "NONE", {"NONE": 0.95, "CRACK_BREAK": 0.05})
+    cracked = PhotoAssessment(
+        0.9, "CRACK_BREAK", {"NONE": 0.1, "CRACK_BREAK": 0.8, "DENT_DEFORMATION": 0.1}
+    )
+    case = aggregate([clear, cracked, clear])
+    assert case == CaseDamage(0.9, "CRACK_BREAK", photo_count=3, damaged_photos=1)
+    assert aggregate([clear]).damage_type == "NONE"
+    with pytest.raises(ValueError, match="at least one"):
+        aggregate([])
+
+
+def test_fit_rejects_bad_labels_and_untyped_damage_only_trains_the_damage_head() -> None:
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(40, FEATURE_DIM)).astype(np.float32)
+    with pytest.raises(ValueError, match="unknown damage label"):
+        DamageClassifier().fit_features(features, ["BROKEN"] * 40)
+    features[:20] += 1.0
+    labels = [DAMAGED_UNTYPED] * 10 + ["CRACK_BREAK"] * 5 + ["DENT_DEFORMATION"] * 5 + ["NONE"] * 20
+    model = DamageClassifier(calibration_folds=2).fit_features(features, labels)
+    assert model.type_classes_ == ["CRACK_BREAK", "DENT_DEFORMATION"]
+    proba = model.predict_proba_features(features)
+    assert (1.0 - proba[:20, 0]).mean() > (1.0 - proba[20:, 0]).mean()
+    assert np.allclose(proba[:, [1, 4, 5]], 0.0)  # types never seen get no probability
+
+
+def _perturbed(photo: Image.Image) -> list[Image.Image]:
+    return [
+        photo.rotate(4, resample=Image.Resampling.BILINEAR, fillcolor=photo.getpixel((0, 0))),
+        photo.rotate(-4, resample=Image.Resampling.BILINEAR, fillcolor=photo.getpixel((0, 0))),
+        ImageEnhance.Brightness(photo).enhance(1.1),
+        ImageEnhance.Brightness(photo).enhance(0.9),
+    ]
+
+
+def test_small_rotations_and_brightness_changes_do_not_flip_clear_cases(
+    fitted: DamageClassifier,
+) -> None:
+    candidates = [spec(500 + i, TYPES[i % len(TYPES)]) for i in range(24)]
+    originals = [render_photo(s) for s in candidates]
+    base = 1.0 - fitted.predict_proba(originals)[:, 0]
+    clear = [i for i, p in enumerate(base) if p <= 0.25 or p >= 0.75]
+    assert len(clear) >= 6, f"too few clear cases to test: {np.round(base, 2)}"
+    for i in clear:
+        varied = 1.0 - fitted.predict_proba(_perturbed(originals[i]))[:, 0]
+        assert np.all((varied >= 0.5) == (base[i] >= 0.5)), (i, base[i], varied)

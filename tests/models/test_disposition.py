@@ -125,6 +125,26 @@ def test_missing_inputs_still_predict_with_lower_confidence(
 
 
 @pytest.mark.parametrize(
+    "clear",
+    [
+        lambda f: f["damage_probability"] >= 0.7,  # the photo clearly shows damage
+        lambda f: f["damage_probability"] < 0.2,  # the photo clearly shows sound goods
+    ],
+    ids=["damaged", "sound"],
+)
+def test_dropping_a_clear_photo_lowers_confidence(world: dict[str, Any], clear: Any) -> None:
+    """Without the photo the model still recommends, but less surely than with a photo that
+    clearly shows the goods' state (measured on seed 31: 0.80 -> 0.79 damaged, 0.84 -> 0.81
+    sound)."""
+    model, holdout = world["model"], world["holdout"]
+    rows = holdout[clear(holdout)].reset_index(drop=True)
+    assert len(rows) >= 40
+    without = rows.assign(**NO_PHOTO, photo_count=0.0)
+    assert len(model.predict_cases(without, explain=False)) == len(rows)
+    assert _mean_confidence(model, without) < _mean_confidence(model, rows)
+
+
+@pytest.mark.parametrize(
     "strip",
     [
         lambda f: f.assign(**NO_PHOTO, photo_count=0.0),  # no photos at all

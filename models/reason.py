@@ -289,7 +289,8 @@ class MiniLMReasonClassifier(_ReasonClassifier):
 
     With `fine_tune=True` (default) the encoder and head are trained together for `epochs`
     passes (AdamW, linear warm-up and decay, length-bucketed batches); otherwise the encoder
-    stays frozen and a logistic regression (`C`) is fitted on its embeddings. The trained
+    stays frozen and a logistic regression (`C`) is fitted on its embeddings. `label_smoothing`
+    softens the fine-tuning targets (weak labels on real text are noisy). The trained
     encoder is exported to ONNX (`quantize`: dynamic int8) and every prediction, including the
     calibration split, goes through that served path.
     """
@@ -306,6 +307,7 @@ class MiniLMReasonClassifier(_ReasonClassifier):
         head_learning_rate: float = 2e-3,
         max_length: int = 128,
         max_train_texts: int | None = None,
+        label_smoothing: float = 0.0,
         C: float = 10.0,
         quantize: bool = True,
         validation_fraction: float = 0.15,
@@ -321,6 +323,7 @@ class MiniLMReasonClassifier(_ReasonClassifier):
         self.head_learning_rate = head_learning_rate
         self.max_length = max_length
         self.max_train_texts = max_train_texts
+        self.label_smoothing = label_smoothing
         self.C = C
         self.quantize = quantize
         self.validation_fraction = validation_fraction
@@ -420,7 +423,10 @@ class MiniLMReasonClassifier(_ReasonClassifier):
                 ).last_hidden_state
                 logits = self._LOGIT_SCALE * head(_mean_pool_normalise(hidden, mask))
                 loss_each = torch.nn.functional.cross_entropy(
-                    logits, y_tensor[index], reduction="none"
+                    logits,
+                    y_tensor[index],
+                    reduction="none",
+                    label_smoothing=self.label_smoothing,
                 )
                 w = w_tensor[index]
                 loss = (loss_each * w).sum() / w.sum()

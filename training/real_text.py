@@ -33,6 +33,13 @@ ALEXA = REVIEW_TEXT / "amazon_alexa.tsv"
 CELLS = REVIEW_TEXT / "amazon_cells_labelled.txt"
 ASPECTS = (REVIEW_TEXT / "clothing_aspects.csv", REVIEW_TEXT / "clothing_aspects_train2.csv")
 
+# short source names (load_negative_reviews) -> the names the dev labels use
+SOURCE_NAMES = {
+    "womens": "womens_clothing_reviews",
+    "alexa": "amazon_alexa",
+    "cells": "amazon_cells_labelled",
+}
+
 # a weak text this close to a dev text (as a substring of it, or it of the weak text) counts as
 # the same review: the aspect files hold the clothing reviews without their titles
 _MIN_CONTAINED_CHARS = 30
@@ -325,3 +332,150 @@ def augment_with_context(
             parts.insert(int(rng.integers(0, len(parts) + 1)), context[rng.integers(len(context))])
         out.append(" ".join(parts))
     return out
+
+
+# labelling functions over real complaints: each pattern names evidence for one reason code in
+# consumer-review language. A complaint is labelled only when exactly one code's evidence is
+# strongest (ties are dropped as ambiguous); they were written from the sources' own language
+# and PRODUCT.md's code definitions, never from the dev labels.
+_RULES: dict[str, list[str]] = {
+    ReasonCode.DEFECTIVE.value: [
+        r"(stopp?ed|stops|quit|quits|ceased) (working|charging|responding|pairing|turning on)",
+        r"(does ?n[o']?t|did ?n[o']?t|wo ?n[o']?t|would ?n[o']?t|will not|can ?n[o']?t|"
+        r"could ?n[o']?t|never) (work|charge|turn on|power|hold a charge|come on|respond|boot)",
+        r"\bnot (working|charging|turning on|responding)\b",
+        r"\bno longer (works?|charges?|turns? on)\b",
+        r"\b(broke|broken|defective|faulty|malfunction\w*|dead on arrival|doa|died|dead)\b",
+        r"\b(freez\w*|froze|crash\w*|reboot\w*|restart\w*|unresponsive|glitch\w*)\b",
+        r"\b(drops?|dropped|dropping) (calls?|the call|connection|signal)\b",
+        r"\b(keeps?|kept) (disconnecting|dropping|turning off|shutting off|cutting out|"
+        r"losing)\b",
+        r"\b(disconnects?|cuts? out|shuts? off|turns? off by itself)\b",
+        r"\bwent (dead|black|out)\b|\bgoing dead\b|\b(screen|it) went\b",
+        r"\bonly (worked|works) (once|for)\b|\bworked for (a|about|only)\b",
+    ],
+    ReasonCode.QUALITY.value: [
+        r"\b(poor|bad|cheap|low|terrible|horrible|awful|lousy) (quality|material|construction|"
+        r"workmanship|sound|audio|reception|signal|battery life|picture)\b",
+        r"\b(sound|audio|call|voice|build|print) quality\b",
+        r"\bquality (is|was) (poor|bad|terrible|awful|lacking|not)\b",
+        r"\b(cheap(ly)?( made| feeling| looking)?|flimsy|tinny|static|muffled|crackl\w*|"
+        r"scratchy|itchy|pill\w*|snag\w*|ripped|tore|torn|fray\w*|unravel\w*|fell apart|"
+        r"falling apart|see[- ]through|sheer|thin|wrinkl\w*|shrank|shrunk|faded|"
+        r"uncomfortable|overpriced)\b",
+        r"\b(volume|battery life|reception) (is|was) (too |very |quite |a little |so )?"
+        r"(low|poor|bad|weak|short|terrible|unacceptable)\b",
+        r"\b(hole|holes|loose threads?|seams?|stitching)\b",
+        r"\b(fabric|material) (is|was|felt|feels) (cheap|thin|scratchy|rough|stiff|poor)\b",
+    ],
+    ReasonCode.SIZE_FIT.value: [
+        r"\bruns? (very |really |so |way |a bit |a little |extremely )?(small|large|big|"
+        r"short|long|narrow|wide)\b",
+        r"\btoo (small|big|large|tight|loose|short|long|wide|narrow|baggy|boxy|snug)\b",
+        r"\b(size|sizes|sized|sizing) (up|down|smaller|larger|bigger)\b",
+        r"\b(did ?n[o']?t|does ?n[o']?t|would ?n[o']?t|not) fit\b",
+        r"\b(ordered|bought|got|tried|wear|wore) (an?|the|my usual)? ?(xxs|xs|s|m|l|xl|"
+        r"small|medium|large|petite|\d{1,2})\b",
+        r"\b(tight|baggy|boxy|huge|tent|swallowed me|drowned me) (in|across|around|through)\b",
+        r"\b(fit|fits|fitted) (poorly|weird\w*|strange\w*|awkward\w*|terribl\w*|horribl\w*)\b",
+        r"\b(bust|waist|hips|shoulders|arms|length|torso|chest|inseam)\b",
+    ],
+    ReasonCode.INCOMPATIBLE.value: [
+        r"\b(not|isn[o']?t|wasn[o']?t) compatible\b|\bincompatib\w*\b",
+        r"\b(does ?n[o']?t|did ?n[o']?t|wo ?n[o']?t|will not|would ?n[o']?t|can ?n[o']?t) "
+        r"(work|fit|connect|pair|sync|link) (with|to|on|in) (my|the|our|an?)\b",
+        r"\b(not|only) (work|works) with\b",
+        r"\b(does ?n[o']?t|did ?n[o']?t|wo ?n[o']?t) (support|recogni[sz]e)\b",
+    ],
+    ReasonCode.NOT_AS_DESCRIBED.value: [
+        r"\bnot (as|like) (pictured|shown|described|advertised|in the (picture|photo)s?)\b",
+        r"\b(looks?|looked) nothing like\b|\bnothing like the (picture|photo|description)\b",
+        r"\b(different|differs?) (from|than) (the )?(picture|photo|description|listing|ad)\b",
+        r"\b(colou?r) (is|was) (not|nothing|different|off|way off|totally different)\b",
+        r"\b(did ?n[o']?t|does ?n[o']?t) (match|look like) (the )?(photo|picture|description|"
+        r"ad|listing|image)\b",
+        r"\bmisleading\b|\bfalse advertis\w*\b|\bcounterfeit\b|\bfake\b",
+    ],
+    ReasonCode.NO_LONGER_NEEDED.value: [
+        r"\bchanged my mind\b|\bno longer need\w*\b|\b(do ?n[o']?t|did ?n[o']?t) need\b",
+        r"\bordered (it )?by mistake\b|\bduplicate order\b|\bnot my style\b",
+        r"\b(did ?n[o']?t|do ?n[o']?t) (like|love) (the )?(style|look|color|colour|pattern)\b",
+    ],
+}
+_COMPILED_RULES = {
+    code: [re.compile(p, re.IGNORECASE) for p in patterns] for code, patterns in _RULES.items()
+}
+
+
+def rule_reason_code(text: str) -> str:
+    """The reason code the labelling functions agree on for a complaint, or '' when none or
+    several codes tie (the number of distinct patterns matched decides)."""
+    text = html_unescape(str(text)).replace("’", "'")
+    votes = {
+        code: sum(1 for pattern in patterns if pattern.search(text))
+        for code, patterns in _COMPILED_RULES.items()
+    }
+    best = max(votes.values())
+    if best == 0:
+        return ""
+    winners = [code for code, count in votes.items() if count == best]
+    return winners[0] if len(winners) == 1 else ""
+
+
+def html_unescape(text: str) -> str:
+    """HTML entities decoded (the Echo reviews hold `&#34;`)."""
+    import html
+
+    return html.unescape(text)
+
+
+def load_rule_weak_labels(datasets_dir: Path, exclude_texts: Iterable[str]) -> pd.DataFrame:
+    """Weak reason labels for real complaints from the labelling functions: `text, code, source`.
+
+    The complaints are `load_negative_reviews` (1-2 star clothing and Echo reviews, negative
+    phone-accessory sentences, minus `exclude_texts`); each is labelled by `rule_reason_code`
+    and kept when one code wins.
+    """
+    frame = load_negative_reviews(datasets_dir, exclude_texts)
+    frame = frame.assign(code=frame["text"].map(rule_reason_code))
+    frame = frame[frame["code"] != ""]
+    return frame[["text", "code", "source"]].reset_index(drop=True)
+
+
+def weak_holdout_mask(texts: Iterable[str], fraction: float, salt: str = "reason") -> np.ndarray:
+    """A stable pseudo-random mask choosing `fraction` of texts (by a hash of the normalised
+    text, so the same review always lands on the same side): the weak labels held out for
+    model selection, in place of the dev labels."""
+    import hashlib
+
+    values = [
+        int(hashlib.sha1(f"{salt}:{normalise_text(t)}".encode()).hexdigest()[:8], 16) / 16**8
+        for t in texts
+    ]
+    return np.asarray(values) < fraction
+
+
+def real_weak_labels(
+    datasets_dir: Path, exclude_texts: Iterable[str], use_rules: bool = True
+) -> pd.DataFrame:
+    """All weak reason labels for real texts: `text, code, source` (source named as in the dev
+    labels: womens_clothing_reviews, amazon_alexa, amazon_cells_labelled).
+
+    The clothing aspect labels (`load_weak_labels`) come first; with `use_rules`, the
+    labelling-function labels of real complaints (`load_rule_weak_labels`) are added for texts
+    the aspects do not cover. A clothing complaint the rules call DEFECTIVE is dropped (apparel
+    does not "stop working"; such reviews are a broken zip or a torn seam, ambiguous with
+    QUALITY).
+    """
+    exclude = list(exclude_texts)
+    aspect = load_weak_labels(datasets_dir, exclude).assign(source="womens")
+    frames = [aspect[["text", "code", "source"]]]
+    if use_rules:
+        rule = load_rule_weak_labels(datasets_dir, exclude)
+        rule = rule[~((rule["source"] == "womens") & (rule["code"] == "DEFECTIVE"))]
+        seen = set(aspect["text"].map(normalise_text))
+        frames.append(rule[~rule["text"].map(normalise_text).isin(seen)])
+    weak = pd.concat(frames, ignore_index=True)
+    weak["source"] = weak["source"].map(SOURCE_NAMES)
+    weak = weak.assign(norm=weak["text"].map(normalise_text)).drop_duplicates("norm")
+    return weak[["text", "code", "source"]].reset_index(drop=True)

@@ -25,8 +25,11 @@ from training.real_text import (
     load_reason_dev_labels,
     load_weak_labels,
     normalise_text,
+    real_weak_labels,
     reason_training_data,
+    rule_reason_code,
     simulated_reason_notes,
+    weak_holdout_mask,
 )
 from training.simulation.config import WorldConfig
 from training.simulation.world import build_world
@@ -286,6 +289,41 @@ def test_cache_answers_repeated_notes(minilm: MiniLMReasonClassifier) -> None:
     assert encoder.cache_hits == hits + 1
 
 
+# -- weak labelling functions (sentences of our own, not from any dataset) -----------------
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("Stopped working after two weeks, will not even turn on now.", "DEFECTIVE"),
+        ("The charger doesn't charge at all.", "DEFECTIVE"),
+        ("Sound quality is terrible and it feels flimsy.", "QUALITY"),
+        ("Runs very small, I had to size up twice.", "SIZE_FIT"),
+        ("Did not work with my phone at all, not compatible.", "INCOMPATIBLE"),
+        ("Looks nothing like the picture, colour was totally different.", "NOT_AS_DESCRIBED"),
+        ("Changed my mind, returning it.", "NO_LONGER_NEEDED"),
+        ("I am just not happy with it.", ""),  # no evidence: no label
+    ],
+)
+def test_rule_reason_code(text: str, code: str) -> None:
+    assert rule_reason_code(text) == code
+
+
+def test_rule_reason_code_drops_ties() -> None:
+    # one size pattern and one quality pattern: ambiguous, so no weak label
+    assert rule_reason_code("Runs small and the fabric is itchy.") == ""
+
+
+def test_weak_holdout_mask_is_stable_and_sized() -> None:
+    texts = [f"complaint number {i} about the thing" for i in range(4_000)]
+    mask = weak_holdout_mask(texts, 0.25)
+    assert 0.22 < mask.mean() < 0.28
+    # the same review, differently cased or spaced, lands on the same side
+    again = weak_holdout_mask([t.upper() + "  " for t in texts], 0.25)
+    assert (mask == again).all()
+    assert not weak_holdout_mask(texts, 0.0).any()
+
+
 # -- real data -----------------------------------------------------------------------------
 
 
@@ -322,3 +360,17 @@ def test_evaluate_on_dev(datasets_dir: Path, minilm: MiniLMReasonClassifier) -> 
         "womens_clothing_reviews",
     }
     assert result["accuracy"] >= 0.45
+
+
+def test_real_weak_labels_cover_electronics_and_exclude_dev(datasets_dir: Path) -> None:
+    dev = load_reason_dev_labels(datasets_dir)
+    weak = real_weak_labels(datasets_dir, dev["text"])
+    assert set(weak["source"]) == set(dev["source"])
+    electronics = weak[weak["source"] != "womens_clothing_reviews"]
+    assert {"DEFECTIVE", "QUALITY"} <= set(electronics["code"])
+    assert not ((weak["source"] == "womens_clothing_reviews") & (weak["code"] == "DEFECTIVE")).any()
+    assert weak["text"].map(normalise_text).is_unique
+    dev_norm = set(dev["text"].map(normalise_text))
+    assert not weak["text"].map(normalise_text).isin(dev_norm).any()
+    aspects_only = real_weak_labels(datasets_dir, dev["text"], use_rules=False)
+    assert len(weak) > len(aspects_only)

@@ -2,7 +2,9 @@
 
 Steps are plain functions; `ReasonFamily` wires them for the runner (`triage train reason`).
 Evaluation sets: a later period of the training world (time-ordered split), a world from another
-seed, and the real customer texts with reason labels (when ../shared/datasets is present).
+seed, and, when ../shared/datasets is present, a held-out share of the weak labels on real
+reviews (`real_weak_holdout`: what model selection looks at) and the real dev labels
+(`real_dev`: reported, never tuned on).
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ from models.pyfunc import REASON_SIGNATURE, ReasonModel, save_estimator
 from models.reason import MiniLMReasonClassifier, TfidfReasonClassifier
 from models.settings import Settings
 from training.pipelines.runner import Evaluation, LoggableModel, frame_fingerprint
-from training.real_text import load_reason_dev_labels, load_weak_labels
+from training.real_text import load_reason_dev_labels, real_weak_labels, weak_holdout_mask
 from training.simulation.config import load_world_config
 from training.simulation.world import build_world
 
 CODES = [c.value for c in ReasonCode]
-EVAL_SETS = ("sim_later", "sim_other_seed", "real_dev")
+EVAL_SETS = ("sim_later", "sim_other_seed", "real_weak_holdout", "real_dev")
+# sets scored per text source as well (real texts come from three review sources)
+PER_SOURCE_SETS = ("real_weak_holdout", "real_dev")
 
 
 def world_notes(n_returns: int, seed: int) -> pd.DataFrame:
@@ -61,6 +65,13 @@ def load_data(params: dict[str, Any], settings: Settings) -> dict[str, Any]:
     data_params = params["data"]
     notes = world_notes(int(data_params["returns"]), int(data_params["world_seed"]))
     train, later = split_by_time(notes, int(data_params["holdout_days"]))
+    max_sim = data_params.get("max_sim_train")
+    if max_sim is not None and len(train) > int(max_sim):
+        # simulated notes are many and alike: a time-ordered random sample keeps the real weak
+        # labels from drowning and the fine-tuning time bounded
+        rng = np.random.default_rng(int(data_params["world_seed"]))
+        chosen = np.sort(rng.choice(len(train), int(max_sim), replace=False))
+        train = train.iloc[chosen].reset_index(drop=True)
     other = world_notes(int(data_params["other_returns"]), int(data_params["other_seed"]))
     data: dict[str, Any] = {"train": train, "sim_later": later, "sim_other_seed": other}
     datasets = settings.datasets_dir
@@ -68,9 +79,26 @@ def load_data(params: dict[str, Any], settings: Settings) -> dict[str, Any]:
         dev = load_reason_dev_labels(datasets)
         data["real_dev"] = dev
         if data_params.get("use_weak_labels", False):
-            weak = load_weak_labels(datasets, exclude_texts=dev["text"].tolist())
-            data["weak"] = weak
+            weak = real_weak_labels(
+                datasets,
+                exclude_texts=dev["text"].tolist(),
+                use_rules=bool(data_params.get("use_rule_labels", True)),
+            )
+            held = weak_holdout_mask(weak["text"], float(data_params.get("weak_holdout", 0.0)))
+            weak = weak.assign(weight=weak_weights(weak, data_params))
+            data["weak"] = weak[~held].reset_index(drop=True)
+            if held.any():
+                data["real_weak_holdout"] = weak[held].reset_index(drop=True)
     return data
+
+
+def weak_weights(weak: pd.DataFrame, data_params: dict[str, Any]) -> np.ndarray:
+    """Training weight of each weak label: `weak_weight`, times `electronics_weight` for the
+    Echo and phone-accessory complaints (a few hundred beside two thousand clothing reviews)."""
+    weights = np.full(len(weak), float(data_params.get("weak_weight", 1.0)))
+    electronics = (weak["source"] != "womens_clothing_reviews").to_numpy()
+    weights[electronics] *= float(data_params.get("electronics_weight", 1.0))
+    return weights
 
 
 def training_frame(data: dict[str, Any]) -> pd.DataFrame:
@@ -130,6 +158,7 @@ def evaluate(estimator: Any, data: dict[str, Any]) -> Evaluation:
         if name == "real_dev":
             # the six codes present in the real labels (the others are too rare there)
             evaluation.metrics[f"{name}.macro_f1_six"] = float(summary["macro_f1"])
+        if name in PER_SOURCE_SETS:
             for source, group in frame.assign(pred=predicted).groupby("source"):
                 correct = (group["pred"] == group["code"]).mean()
                 evaluation.metrics[f"{name}.{source}.accuracy"] = float(correct)

@@ -12,6 +12,13 @@ Each head is a logistic regression (`head="linear"`) or a one-hidden-layer perce
 (`head="mlp"`, early-stopped): photos of very different products (renders, castings, tiles)
 need boundaries a single hyperplane cannot draw for all of them.
 
+Product lines: beside these general heads (all sources mixed: what serves a photo of an
+unknown line), each named product line with enough labelled photos gets heads of its own
+(`fit_line` / `fit_line_features`: a calibrated logistic regression on that line's photos only,
+optionally with max-pooled crop features for small defects, turned/mirrored training copies for
+a line onboarded from few photos, and a shift to the line's class mix); `assess(images,
+product_line=...)` uses them when the line has them, else the general heads.
+
 Per photo: P(NONE) = 1 - p, P(type) = p * P(type | damaged); the damage type is NONE below the
 decision threshold, else the most likely type. `aggregate` turns a case's photos into one
 assessment. `DamageModel` is the MLflow pyfunc wrapper.
@@ -20,7 +27,7 @@ assessment. `DamageModel` is the MLflow pyfunc wrapper.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -91,6 +98,22 @@ def aggregate(assessments: Sequence[PhotoAssessment], threshold: float = 0.5) ->
         photo_count=len(assessments),
         damaged_photos=int(damaged),
     )
+
+
+@dataclass
+class ProductLineHead:
+    """A product line's own fitted heads: damaged-vs-intact (calibrated) and optionally the
+    damage type, on the line's features (see `DamageClassifier.fit_line`)."""
+
+    name: str
+    crops: int  # grid side of the crops max-pooled beside the whole photo (1: whole photo only)
+    prior: bool  # whether the general damage head's logit is an input feature
+    photos: int  # labelled photos the head was fitted on
+    scaler: Any
+    damage_head: Any
+    type_head: Any  # None: the general type head gives the type
+    type_classes: list[str]
+    class_prior: dict[str, float] | None = None  # the line's expected photo mix (see fit_line)
 
 
 class DamageClassifier:
@@ -265,6 +288,8 @@ class DamageClassifier:
             self.type_head_ = None
             self.type_classes_ = present or [DamageType.CRACK_BREAK.value]
         self.classes_ = list(CLASSES)
+        # line heads built on earlier general heads no longer apply
+        self.lines_: dict[str, ProductLineHead] = {}
         return self
 
     def _head(self, strength: float, n_samples: int) -> Any:
@@ -284,15 +309,216 @@ class DamageClassifier:
 
         return LogisticRegression(C=strength, max_iter=3000)
 
+    # -- product lines -------------------------------------------------------------------------
+    @property
+    def product_lines(self) -> list[str]:
+        """Names of the product lines that have their own heads."""
+        return sorted(getattr(self, "lines_", {}))
+
+    def line(self, product_line: str | None) -> ProductLineHead | None:
+        """The heads of `product_line`, or None (no line given, or one without its own heads:
+        the general heads serve it)."""
+        if product_line is None:
+            return None
+        return getattr(self, "lines_", {}).get(product_line)
+
+    def crop_feature_key(self, crops: int) -> str:
+        """Cache key of the crop features `transform_crops(images, crops)` computes."""
+        return f"{self.feature_key}-crops{crops}"
+
+    def transform_crops(
+        self, images: Sequence[ImageInput], crops: int, view: int = 0
+    ) -> NDArray[np.float32]:
+        """Encoder features max-pooled over a `crops` x `crops` grid of tiles: each photo is
+        decoded at `crops * image_size` and every tile is encoded at the encoder's native size,
+        so a small defect keeps `crops` times more pixels than in the whole-photo view. `view`
+        turns or mirrors the photo first (see `dihedral`)."""
+        if crops < 2:
+            raise ValueError(f"crops must be at least 2, got {crops}")
+        if len(images) == 0:
+            return np.zeros((0, 0), dtype=np.float32)
+        size = self.image_size
+        out = []
+        for start in range(0, len(images), self.batch_size):
+            pixels = decode_rgb(images[start : start + self.batch_size], size * crops)
+            pixels = dihedral(pixels, view)
+            tiles = np.stack(
+                [
+                    pixels[:, i * size : (i + 1) * size, j * size : (j + 1) * size]
+                    for i in range(crops)
+                    for j in range(crops)
+                ],
+                axis=1,
+            )
+            encoded = self.encoder.encode(np.ascontiguousarray(tiles.reshape(-1, size, size, 3)))
+            out.append(encoded.reshape(len(pixels), crops * crops, -1).max(axis=1))
+        return np.concatenate(out)
+
+    def transform_views(
+        self, images: Sequence[ImageInput], views: int, crops: int = 1
+    ) -> tuple[NDArray[np.float32], NDArray[np.float32] | None]:
+        """Features of `views` turned/mirrored copies of each photo (training augmentation
+        for a line with few photos; damage does not depend on how the photo was held): whole
+        photo features (views * n, FEATURE_DIM), view-major (all photos in view 0, then view
+        1, ...), and the crop features in the same order when `crops` > 1, else None."""
+        if not 1 <= views <= len(DIHEDRAL_VIEWS):
+            raise ValueError(f"views must be in 1..{len(DIHEDRAL_VIEWS)}, got {views}")
+        whole, tiles = [], []
+        for start in range(0, len(images), self.batch_size * 4):
+            batch = images[start : start + self.batch_size * 4]
+            pixels = self.decode(batch)
+            whole.append([self.encoder.encode(dihedral(pixels, v)) for v in range(views)])
+            if crops > 1:
+                tiles.append([self.transform_crops(batch, crops, v) for v in range(views)])
+        features = np.concatenate([np.concatenate([b[v] for b in whole]) for v in range(views)])
+        if crops <= 1:
+            return features, None
+        crop_features = np.concatenate(
+            [np.concatenate([b[v] for b in tiles]) for v in range(views)]
+        )
+        return features, crop_features
+
+    def _general_logit(self, selected: NDArray[np.float32]) -> NDArray[np.float64]:
+        """The general damage head's log-odds of (selected) features, clipped."""
+        p = self.damage_head_.predict_proba(self.scaler_.transform(selected))[:, 1]
+        p = np.clip(p, 1e-4, 1.0 - 1e-4)
+        return np.log(p / (1.0 - p))
+
+    def _line_inputs(
+        self,
+        head: ProductLineHead | None,
+        features: NDArray[np.float32],
+        crop_features: NDArray[np.float32] | None,
+        crops: int,
+        prior: bool,
+    ) -> NDArray[np.float64]:
+        selected = select_features(np.asarray(features, dtype=np.float32), self.feature_set)
+        parts: list[NDArray[Any]] = [selected]
+        if crops > 1:
+            if crop_features is None or len(crop_features) != len(selected):
+                name = head.name if head is not None else "this line"
+                raise ValueError(f"product line {name!r} needs crop features ({crops}x{crops})")
+            parts.append(select_features(np.asarray(crop_features, np.float32), self.feature_set))
+        if prior:
+            parts.append(self._general_logit(selected)[:, None])
+        return np.concatenate(parts, axis=1).astype(np.float64)
+
+    def fit_line(
+        self,
+        name: str,
+        images: Sequence[ImageInput],
+        labels: Sequence[str],
+        crops: int = 1,
+        prior: bool = False,
+        C: float | None = None,
+        class_prior: Mapping[str, float] | None = None,
+        views: int = 1,
+    ) -> DamageClassifier:
+        """Onboard product line `name` from its labelled photos (see `fit_line_features`);
+        `views` > 1 trains on that many turned/mirrored copies of each photo (`dihedral`):
+        what lets a line with 50 photos per class learn what does not matter."""
+        features, crop_features = self.transform_views(images, views, crops)
+        return self.fit_line_features(
+            name, features, list(labels) * views, crop_features, crops, prior, C, class_prior
+        )
+
+    def fit_line_features(
+        self,
+        name: str,
+        features: NDArray[np.float32],
+        labels: Sequence[str],
+        crop_features: NDArray[np.float32] | None = None,
+        crops: int = 1,
+        prior: bool = False,
+        C: float | None = None,
+        class_prior: Mapping[str, float] | None = None,
+    ) -> DamageClassifier:
+        """Fit (or replace) the heads of product line `name` on its own photos' features.
+
+        The general heads must be fitted first and stay as they are. The line gets a
+        calibrated damaged-vs-intact logistic regression on its photos' features (plus the
+        `crops` x `crops` max-pooled crop features when `crops` > 1, and the general damage
+        head's logit when `prior`: the few-shot onboarding of a line with few photos), and a
+        type head when its photos name at least two damage types; else the general type head
+        gives the type. `C` is the inverse L2 strength (default `damage_C`).
+
+        Both heads learn from class-balanced weights, so their probabilities hold for a balanced
+        mix; `class_prior` (share of each `CLASSES` value among the line's photos in service,
+        e.g. the natural mix when training photos were rebalanced) shifts them to that mix
+        (Bayes prior shift on the damage odds and on the type probabilities).
+        """
+        from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.preprocessing import StandardScaler
+
+        self._check_fitted()
+        if not name or not isinstance(name, str):
+            raise ValueError(f"product line name must be a non-empty string, got {name!r}")
+        labels_array = np.asarray([str(label) for label in labels])
+        if len(features) != len(labels_array):
+            raise ValueError(f"features ({len(features)}) and labels ({len(labels_array)}) differ")
+        unknown = sorted(set(labels_array) - set(CLASSES) - {DAMAGED_UNTYPED})
+        if unknown:
+            raise ValueError(f"labels: unknown damage label(s) {unknown}; expected {CLASSES}")
+        damaged = (labels_array != DamageType.NONE.value).astype(int)
+        minority = int(min(damaged.sum(), len(damaged) - damaged.sum()))
+        if minority < 2:
+            raise ValueError(f"labels of line {name!r}: need damaged and intact photos")
+        inputs = self._line_inputs(None, features, crop_features, crops, prior)
+        scaler = StandardScaler().fit(inputs)
+        scaled = scaler.transform(inputs)
+        strength = self.damage_C if C is None else C
+        damage_head = CalibratedClassifierCV(
+            LogisticRegression(C=strength, max_iter=3000),
+            method="sigmoid",
+            cv=min(self.calibration_folds, minority),
+            ensemble=False,  # one regression on all the line's photos, Platt on out-of-fold
+        )
+        damage_head.fit(
+            scaled, damaged, sample_weight=_balanced_weights(damaged, np.ones(len(damaged)))
+        )
+        typed = np.isin(labels_array, DAMAGE_TYPES)
+        type_head: Any = None
+        type_classes: list[str] = []
+        if len(set(labels_array[typed])) >= 2:
+            type_head = LogisticRegression(C=self.type_C, max_iter=3000)
+            type_head.fit(
+                scaled[typed],
+                labels_array[typed],
+                sample_weight=_balanced_weights(labels_array[typed], np.ones(int(typed.sum()))),
+            )
+            type_classes = [str(c) for c in type_head.classes_]
+        shares = None if class_prior is None else _class_prior(class_prior)
+        self.lines_[name] = ProductLineHead(
+            name=name,
+            crops=crops,
+            prior=prior,
+            photos=len(labels_array),
+            scaler=scaler,
+            damage_head=damage_head,
+            type_head=type_head,
+            type_classes=type_classes,
+            class_prior=shares,
+        )
+        return self
+
     # -- prediction ----------------------------------------------------------------------------
-    def predict_proba_features(self, features: NDArray[np.float32]) -> NDArray[np.float64]:
-        """(n, 6) probabilities over `CLASSES` from encoder features."""
+    def predict_proba_features(
+        self,
+        features: NDArray[np.float32],
+        product_line: str | None = None,
+        crop_features: NDArray[np.float32] | None = None,
+    ) -> NDArray[np.float64]:
+        """(n, 6) probabilities over `CLASSES` from encoder features, by the heads of
+        `product_line` when it has its own (its crop features then come in `crop_features`
+        if it uses crops), else by the general heads."""
         self._check_fitted()
         if len(features) == 0:
             return np.zeros((0, len(CLASSES)))
         selected = select_features(np.asarray(features, dtype=np.float32), self.feature_set)
         given = np.zeros((len(selected), len(DAMAGE_TYPES)))
         columns = [DAMAGE_TYPES.index(c) for c in self.type_classes_]
+        line = self.line(product_line)
         # a few photos make small matrix products: waking BLAS threads costs more than it saves
         with _blas_threads(1 if len(selected) < 64 else None):
             scaled = self.scaler_.transform(selected)
@@ -301,14 +527,31 @@ class DamageClassifier:
                 given[:, columns] = 1.0 / len(columns)
             else:
                 given[:, columns] = self.type_head_.predict_proba(scaled)
+            if line is not None:
+                inputs = self._line_inputs(line, features, crop_features, line.crops, line.prior)
+                line_scaled = line.scaler.transform(inputs)
+                p_damage = line.damage_head.predict_proba(line_scaled)[:, 1]
+                if line.type_head is not None:
+                    given[:] = 0.0
+                    line_columns = [DAMAGE_TYPES.index(c) for c in line.type_classes]
+                    given[:, line_columns] = line.type_head.predict_proba(line_scaled)
+                if line.class_prior is not None:
+                    p_damage, given = _shift_prior(p_damage, given, line.class_prior)
         proba = np.empty((len(scaled), len(CLASSES)))
         proba[:, 0] = 1.0 - p_damage
         proba[:, 1:] = p_damage[:, None] * given
         return proba
 
-    def predict_proba(self, images: Sequence[ImageInput]) -> NDArray[np.float64]:
-        """(n, 6) probabilities over `CLASSES` (NONE first) for photos."""
-        return self.predict_proba_features(self.transform(images))
+    def predict_proba(
+        self, images: Sequence[ImageInput], product_line: str | None = None
+    ) -> NDArray[np.float64]:
+        """(n, 6) probabilities over `CLASSES` (NONE first) for photos, by the heads of
+        `product_line` when it has its own, else by the general heads."""
+        line = self.line(product_line)
+        crop_features = None
+        if line is not None and line.crops > 1:
+            crop_features = self.transform_crops(images, line.crops)
+        return self.predict_proba_features(self.transform(images), product_line, crop_features)
 
     def damage_types(self, proba: NDArray[np.float64]) -> list[str]:
         """Damage type per row of `proba`: NONE below the threshold, else the likeliest type."""
@@ -318,19 +561,23 @@ class DamageClassifier:
             str(t) if d else DamageType.NONE.value for t, d in zip(likeliest, damaged, strict=True)
         ]
 
-    def predict(self, images: Sequence[ImageInput]) -> list[str]:
+    def predict(self, images: Sequence[ImageInput], product_line: str | None = None) -> list[str]:
         """Damage type per photo."""
-        return self.damage_types(self.predict_proba(images))
+        return self.damage_types(self.predict_proba(images, product_line))
 
-    def assess(self, images: Sequence[ImageInput]) -> list[PhotoAssessment]:
+    def assess(
+        self, images: Sequence[ImageInput], product_line: str | None = None
+    ) -> list[PhotoAssessment]:
         """Batched serving call: one `PhotoAssessment` per photo, in order.
 
         Photos are bytes (JPEG, PNG, WebP) or PIL images; a bad one raises `ImageRejected`
         whose message names its index ("photo 2: ...") so the caller can answer 422.
+        `product_line` picks that line's own heads when it has them (see `product_lines`);
+        None, or a line without its own heads, is served by the general heads.
         """
         if len(images) == 0:
             return []
-        return self.assessments(self.predict_proba(images))
+        return self.assessments(self.predict_proba(images, product_line))
 
     def assessments(self, proba: NDArray[np.float64]) -> list[PhotoAssessment]:
         """`PhotoAssessment`s from rows of `predict_proba`."""
@@ -362,10 +609,16 @@ class DamageClassifier:
                 "damage_head": self.damage_head_,
                 "type_head": self.type_head_,
                 "type_classes": self.type_classes_,
+                "lines": getattr(self, "lines_", {}),
             },
             directory / HEADS_FILE,
         )
-        meta = {"kind": "damage", "classes": CLASSES, "params": self.get_params()}
+        meta = {
+            "kind": "damage",
+            "classes": CLASSES,
+            "params": self.get_params(),
+            "product_lines": self.product_lines,
+        }
         (directory / PARAMS_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
         return directory
 
@@ -398,12 +651,65 @@ class DamageClassifier:
         model.damage_head_ = heads["damage_head"]
         model.type_head_ = heads["type_head"]
         model.type_classes_ = list(heads["type_classes"])
+        model.lines_ = dict(heads.get("lines", {}))
         model.classes_ = list(CLASSES)
         return model
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "damage_head_"):
             raise RuntimeError("DamageClassifier is not fitted; call fit first")
+
+
+def _class_prior(class_prior: Mapping[str, float]) -> dict[str, float]:
+    """A validated, normalised class mix over `CLASSES`."""
+    unknown = sorted(set(class_prior) - set(CLASSES))
+    if unknown:
+        raise ValueError(f"class_prior: unknown class(es) {unknown}; expected {CLASSES}")
+    shares = {c: float(class_prior.get(c, 0.0)) for c in CLASSES}
+    if any(v < 0 for v in shares.values()) or not 0 < shares[CLASSES[0]] < sum(shares.values()):
+        raise ValueError(f"class_prior: needs non-negative shares, NONE and damage > 0: {shares}")
+    total = sum(shares.values())
+    return {c: v / total for c, v in shares.items()}
+
+
+def _shift_prior(
+    p_damage: NDArray[np.float64], given: NDArray[np.float64], shares: dict[str, float]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Probabilities learnt on a balanced mix moved to the mix `shares`: damage odds times the
+    damaged:intact ratio; type probabilities times the type shares, renormalised."""
+    damaged_share = 1.0 - shares[CLASSES[0]]
+    odds = np.clip(p_damage, 1e-12, 1 - 1e-12) / np.clip(1.0 - p_damage, 1e-12, 1.0)
+    odds = odds * damaged_share / (1.0 - damaged_share)
+    type_shares = np.array([shares[t] for t in DAMAGE_TYPES])
+    if type_shares.sum() > 0:
+        weighted = given * type_shares
+        total = weighted.sum(axis=1, keepdims=True)
+        given = np.where(total > 0, weighted / np.where(total > 0, total, 1.0), given)
+    return odds / (1.0 + odds), given
+
+
+DIHEDRAL_VIEWS = (
+    (0, False),
+    (0, True),
+    (2, False),
+    (2, True),
+    (1, False),
+    (1, True),
+    (3, False),
+    (3, True),
+)
+"""(quarter turns, mirrored) of each view: 2 views add the mirror image, 4 the half turn,
+8 every turn and mirror."""
+
+
+def dihedral(pixels: NDArray[np.uint8], view: int) -> NDArray[np.uint8]:
+    """Photos (n, h, w, 3) turned by quarter turns and/or mirrored as `DIHEDRAL_VIEWS[view]`
+    says (view 0: unchanged). Square photos keep their shape."""
+    turns, mirrored = DIHEDRAL_VIEWS[view]
+    out = np.rot90(pixels, turns, axes=(1, 2)) if turns else pixels
+    if mirrored:
+        out = out[:, :, ::-1]
+    return np.ascontiguousarray(out)
 
 
 @lru_cache(maxsize=1)

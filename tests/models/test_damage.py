@@ -154,3 +154,67 @@ def test_small_rotations_and_brightness_changes_do_not_flip_clear_cases(
     for i in clear:
         varied = 1.0 - fitted.predict_proba(_perturbed(originals[i]))[:, 0]
         assert np.all((varied >= 0.5) == (base[i] >= 0.5)), (i, base[i], varied)
+
+
+def test_product_line_heads_serve_their_line_and_the_general_heads_the_rest(
+    fitted: DamageClassifier, photos: tuple[list[bytes], list[str]], tmp_path: Path
+) -> None:
+    import copy
+
+    jpegs, labels = photos
+    model = copy.deepcopy(fitted)
+    # a line of dents: 20 intact and 20 dented photos, 2x2 crops, mirrored copies
+    rows = [i for i in range(150) if labels[i] in ("NONE", "DENT_DEFORMATION")][:40]
+    model.fit_line("dents", [jpegs[i] for i in rows], [labels[i] for i in rows], crops=2, views=2)
+    assert model.product_lines == ["dents"] and model.lines_["dents"].photos == 80
+    held = jpegs[150:162]
+    general = fitted.predict_proba(held)
+    assert np.allclose(model.predict_proba(held), general)
+    assert np.allclose(model.predict_proba(held, product_line="other"), general)
+    line = model.predict_proba(held, product_line="dents")
+    assert line.shape == general.shape and not np.allclose(line, general)
+    assert np.allclose(line.sum(axis=1), 1.0)
+    # a line without a type head keeps the general type head's types
+    assert [a.damage_type in CLASSES for a in model.assess(held, "dents")] == [True] * 12
+    model.save(tmp_path / "lines")
+    loaded = DamageClassifier.load(tmp_path / "lines", num_threads=1)
+    assert loaded.product_lines == ["dents"]
+    assert np.abs(loaded.predict_proba(held, "dents") - line).max() <= 1e-4
+    # refitting the general heads drops line heads built on the old ones
+    features = model.transform(jpegs[:60])
+    model.fit_features(features, labels[:60])
+    assert model.product_lines == []
+
+
+def test_line_heads_validate_and_shift_to_the_line_mix(fitted: DamageClassifier) -> None:
+    rng = np.random.default_rng(1)
+    features = rng.normal(size=(60, FEATURE_DIM)).astype(np.float32)
+    features[:30] += 0.5
+    labels = ["CRACK_BREAK"] * 15 + ["STAIN_CONTAMINATION"] * 15 + ["NONE"] * 30
+    model = DamageClassifier(calibration_folds=2)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        model.fit_line_features("x", features, labels)
+    model.fit_features(features, labels)
+    with pytest.raises(ValueError, match="unknown damage label"):
+        model.fit_line_features("x", features, ["BROKEN"] * 60)
+    with pytest.raises(ValueError, match="damaged and intact"):
+        model.fit_line_features("x", features, ["NONE"] * 60)
+    with pytest.raises(ValueError, match="unknown class"):
+        model.fit_line_features("x", features, labels, class_prior={"BENT": 0.5})
+    model.fit_line_features("x", features, labels, crops=2, crop_features=features)
+    with pytest.raises(ValueError, match="needs crop features"):
+        model.predict_proba_features(features, "x")
+    model.fit_line_features("balanced", features, labels)
+    model.fit_line_features(
+        "mostly_intact",
+        features,
+        labels,
+        class_prior={"NONE": 0.9, "CRACK_BREAK": 0.09, "STAIN_CONTAMINATION": 0.01},
+    )
+    balanced = model.predict_proba_features(features, "balanced")
+    shifted = model.predict_proba_features(features, "mostly_intact")
+    assert (shifted[:, 0] > balanced[:, 0]).all()  # more intact photos expected
+    crack, stain = CLASSES.index("CRACK_BREAK"), CLASSES.index("STAIN_CONTAMINATION")
+    ratio = shifted[:, crack] / shifted[:, stain]
+    assert (ratio > balanced[:, crack] / balanced[:, stain]).all()  # cracks 9x likelier
+    assert np.allclose(shifted.sum(axis=1), 1.0)

@@ -96,6 +96,7 @@ def test_run_is_tracked_gated_and_promoted(
     if env_settings.datasets_dir.joinpath(CASTING).is_dir():
         assert metrics["efficientnet.real_casting.damage_roc_auc"] >= 0.8
         assert "efficientnet.real_casting.fewshot_roc_auc" in metrics
+        assert "efficientnet.real_casting.general.fewshot_roc_auc" in metrics
         assert "efficientnet.real_tiles.damage_roc_auc" in metrics
     # the registered pyfunc answers photo bytes; serving unwraps the native estimator
     model = mlflow.pyfunc.load_model("models:/damage@champion")
@@ -103,7 +104,13 @@ def test_run_is_tracked_gated_and_promoted(
     frame = model.predict(pd.DataFrame({"image": [photo, photo]}))
     assert list(frame.columns) == ["damage_probability", "damage_type", "type_probabilities"]
     assert len(frame) == 2 and frame["damage_probability"].between(0, 1).all()
-    assert isinstance(model.unwrap_python_model().estimator, DamageClassifier)
+    estimator = model.unwrap_python_model().estimator
+    assert isinstance(estimator, DamageClassifier)
+    # the renders are a product line of their own; its figures sit beside the general heads'
+    assert "simulated" in estimator.product_lines
+    assert "efficientnet.sim_eval.general.macro_f1" in metrics
+    line = estimator.assess([photo], product_line="simulated")[0]
+    assert 0.0 <= line.damage_probability <= 1.0
     # features were cached for the next run
     cache = Path(env_settings.artifacts_dir) / "cache" / "damage-features"
     assert any(cache.rglob("*.npy"))

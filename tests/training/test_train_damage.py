@@ -9,6 +9,7 @@ import mlflow
 import pandas as pd
 import pytest
 import yaml
+from pipeline_runs import train_fast
 from typer.testing import CliRunner
 
 from features.codes import DamageType
@@ -54,30 +55,7 @@ def tiny_params(tmp_path: Path) -> Path:
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     """One tiny fast-profile run shared by the tests below."""
     root = tmp_path_factory.mktemp("damage")
-    env = {"TRIAGE_ARTIFACTS_DIR": str(root / "artifacts"), "TRIAGE_USER": "ci"}
-    params = tiny_params(root)
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in env.items():
-            mp.setenv(key, value)
-        from models.settings import get_settings
-
-        get_settings.cache_clear()
-        result = runner.invoke(
-            app, ["train", "damage", "--profile", "fast", "--params", str(params)]
-        )
-        get_settings.cache_clear()
-    assert result.exit_code == 0, result.output
-    return {"root": root, "env": env, "output": result.output, "params": params}
-
-
-@pytest.fixture
-def env_settings(trained: dict[str, object], monkeypatch: pytest.MonkeyPatch) -> Settings:
-    from models.settings import get_settings
-
-    for key, value in trained["env"].items():  # type: ignore[attr-defined]
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    return get_settings()
+    return train_fast(root, "damage", tiny_params(root))
 
 
 @pytest.mark.slow

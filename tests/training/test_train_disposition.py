@@ -8,6 +8,7 @@ from pathlib import Path
 
 import mlflow
 import pytest
+from pipeline_runs import train_fast
 from typer.testing import CliRunner
 
 from models.postings import load_postings
@@ -22,28 +23,7 @@ SAMPLE = Path(__file__).resolve().parents[2] / "data_samples" / "cases.jsonl"
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     """One fast-profile run shared by the tests below (it is the expensive part)."""
-    root = tmp_path_factory.mktemp("disposition")
-    env = {"TRIAGE_ARTIFACTS_DIR": str(root / "artifacts"), "TRIAGE_USER": "ci"}
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in env.items():
-            mp.setenv(key, value)
-        from models.settings import get_settings
-
-        get_settings.cache_clear()
-        result = runner.invoke(app, ["train", "disposition", "--profile", "fast"])
-        get_settings.cache_clear()
-    assert result.exit_code == 0, result.output
-    return {"root": root, "env": env, "output": result.output}
-
-
-@pytest.fixture
-def env_settings(trained: dict[str, object], monkeypatch: pytest.MonkeyPatch) -> Settings:
-    from models.settings import get_settings
-
-    for key, value in trained["env"].items():  # type: ignore[attr-defined]
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    return get_settings()
+    return train_fast(tmp_path_factory.mktemp("disposition"), "disposition")
 
 
 @pytest.mark.slow

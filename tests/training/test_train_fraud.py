@@ -8,6 +8,7 @@ from pathlib import Path
 import mlflow
 import pytest
 import yaml
+from pipeline_runs import train_fast
 from typer.testing import CliRunner
 
 from models.registry import Registry
@@ -26,29 +27,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     params["profiles"]["fast"]["data"] = {"returns": 15000, "other_returns": 10000}
     params_file = root / "fraud.yml"
     params_file.write_text(yaml.safe_dump(params), encoding="utf-8")
-    env = {"TRIAGE_ARTIFACTS_DIR": str(root / "artifacts"), "TRIAGE_USER": "ci"}
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in env.items():
-            mp.setenv(key, value)
-        from models.settings import get_settings
-
-        get_settings.cache_clear()
-        result = runner.invoke(
-            app, ["train", "fraud", "--profile", "fast", "--params", str(params_file)]
-        )
-        get_settings.cache_clear()
-    assert result.exit_code == 0, result.output
-    return {"root": root, "env": env, "output": result.output}
-
-
-@pytest.fixture
-def env_settings(trained: dict[str, object], monkeypatch: pytest.MonkeyPatch) -> Settings:
-    from models.settings import get_settings
-
-    for key, value in trained["env"].items():  # type: ignore[attr-defined]
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    return get_settings()
+    return train_fast(root, "fraud", params_file)
 
 
 @pytest.mark.slow

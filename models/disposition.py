@@ -8,14 +8,16 @@ training and serving), one dict per case.
   calibrated `predict_proba`), the *condition* head learns the true ConditionGrade of the goods.
   Both are calibrated by temperature scaling on the last `calibration_fraction` of the training
   rows (pass rows in time order, so calibration looks at a later period). Per-SKU history
-  (how often the SKU came back and what was done with it) is learned at fit time, out of fold, so
-  an unseen SKU gets the prior and a zero count. With `decision="value"` the recommendation is
-  the disposition with the highest expected recovery value (condition probabilities x the cost
-  model); with `decision="argmax"` it is the most probable business decision. Confidence of a
-  value decision = P(it is the best disposition for the goods' true condition). Training adds
-  copies of the rows with one side input removed (`missing_input_augmentation`), because side
-  inputs are missing not at random (damaged goods come with photos more often): the copies teach
-  the model that an absent damage assessment, note or grade means less evidence.
+  (how often the SKU came back and what was done with it) is learned at fit time, out of fold;
+  a SKU with no history is predicted as the average over known SKUs of its category
+  (`sku_draws`), so its unknown SKU effect lowers the confidence. With `decision="value"` the
+  recommendation is the disposition with the highest expected recovery value (condition
+  probabilities x the cost model); with `decision="argmax"` it is the most probable business
+  decision. Confidence of a value decision = P(it is the best disposition for the goods' true
+  condition). Training adds copies of the rows with one side input removed
+  (`missing_input_augmentation`), because side inputs are missing not at random (damaged goods
+  come with photos more often): the copies teach the model that an absent damage assessment,
+  note or grade means less evidence.
   `explain()` turns LightGBM contributions (`pred_contrib=True`) into short sentences; it costs
   TreeSHAP time (about 15 ms a case on one core), so `predict_cases(..., explain=False)` skips it.
 - `RulesBaseline`: the rule table an ERP return module is configured with (customer reason code
@@ -309,6 +311,7 @@ class DispositionClassifier(BaseEstimator):
         calibration_fraction: float = 0.2,
         sku_smoothing: float = 5.0,
         sku_folds: int = 5,
+        sku_draws: int = 32,
         missing_input_augmentation: float = 1.0,
         decision: str = "value",
         random_state: int = 0,
@@ -322,6 +325,7 @@ class DispositionClassifier(BaseEstimator):
         self.calibration_fraction = calibration_fraction
         self.sku_smoothing = sku_smoothing
         self.sku_folds = sku_folds
+        self.sku_draws = sku_draws
         self.missing_input_augmentation = missing_input_augmentation
         self.decision = decision
         self.random_state = random_state
@@ -370,6 +374,8 @@ class DispositionClassifier(BaseEstimator):
         self.prior_ = np.bincount(y_index[:n_fit], minlength=len(DISPOSITIONS)) / n_fit
         oof = self._sku_oof(fit_part, y_index[:n_fit])
         self._learn_sku_stats(fit_part["sku"].to_numpy(), y_index[:n_fit])
+        self.sku_category_ = dict(zip(fit_part["sku"], fit_part["category"], strict=True))
+        self._draw_cache: dict[str, np.ndarray] = {}
         rows, groups = self._masked_copies(fit_part)
         x_own = self._matrix(fit_part, oof)
         x_extra = x_own[rows].copy()
@@ -510,13 +516,63 @@ class DispositionClassifier(BaseEstimator):
     # -- predicting ----------------------------------------------------------------------------
     def predict_proba(self, rows: Sequence[Mapping[str, Any]] | pd.DataFrame) -> np.ndarray:
         """Calibrated disposition probabilities, (n, 6), columns in `classes_` order."""
-        x = self._matrix(feature_columns(rows))
-        return _softmax(self._raw(self.disposition_booster_, x) / self.temperature_)
+        frame = feature_columns(rows)
+        return self._heads(frame, self._matrix(frame))[0]
 
     def condition_proba(self, rows: Sequence[Mapping[str, Any]] | pd.DataFrame) -> np.ndarray:
         """Calibrated probabilities of the goods' true condition, (n, 5), in CONDITIONS order."""
-        x = self._matrix(feature_columns(rows))
-        return _softmax(self._raw(self.condition_booster_, x) / self.condition_temperature_)
+        frame = feature_columns(rows)
+        return self._heads(frame, self._matrix(frame))[1]
+
+    def _heads(self, frame: Any, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Disposition and condition probabilities of the model matrix `x`.
+
+        A SKU with no return history has an unknown SKU effect (a recall, a lemon): its
+        rows are predicted as the average over `sku_draws` known SKUs of the same category (the
+        predictive distribution over what the new SKU may turn out to be), not with a point
+        guess, so the answer carries that uncertainty."""
+        proba = _softmax(self._raw(self.disposition_booster_, x) / self.temperature_)
+        cond = _softmax(self._raw(self.condition_booster_, x) / self.condition_temperature_)
+        if self.sku_draws <= 0:
+            return proba, cond
+        skus = np.asarray(frame["sku"])
+        new = np.flatnonzero([sku not in self.sku_counts_ for sku in skus])
+        if len(new) == 0:
+            return proba, cond
+        categories = np.asarray(frame["category"])[new]
+        draws = [self._sku_draws_for(str(c)) for c in categories]
+        sizes = np.array([len(d) for d in draws])
+        expanded = np.repeat(x[new], sizes, axis=0)
+        expanded[:, len(FEATURE_NAMES) :] = np.vstack(draws)
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        for out, booster, temperature in (
+            (proba, self.disposition_booster_, self.temperature_),
+            (cond, self.condition_booster_, self.condition_temperature_),
+        ):
+            each = _softmax(self._raw(booster, expanded) / temperature)
+            out[new] = np.add.reduceat(each, starts, axis=0) / sizes[:, None]
+        return proba, cond
+
+    def _sku_draws_for(self, category: str) -> np.ndarray:
+        """SKU-history feature rows of `sku_draws` known SKUs of `category` (of all categories
+        for an unknown one), drawn in proportion to their returns: a case is a return, and a
+        return more likely comes from a SKU that comes back often (lemons); stratified (even
+        quantiles of the cumulative return counts over the sorted SKU ids), so deterministic."""
+        cache = self.__dict__.setdefault("_draw_cache", {})
+        if category not in cache:
+            cache[category] = _sku_lookup(
+                self.sku_draw_ids(category), self.sku_counts_, self.sku_shares_, self.prior_
+            )
+        return np.asarray(cache[category])
+
+    def sku_draw_ids(self, category: str) -> np.ndarray:
+        """The SKU ids an unseen SKU of `category` is averaged over (see `_sku_draws_for`)."""
+        known = sorted(s for s, c in self.sku_category_.items() if c == category)
+        if not known:
+            known = sorted(self.sku_category_)
+        cumulative = np.cumsum([self.sku_counts_[s] for s in known])
+        targets = (np.arange(self.sku_draws) + 0.5) / self.sku_draws * cumulative[-1]
+        return np.asarray(known, dtype=object)[np.searchsorted(cumulative, targets)]
 
     def decide(
         self, rows: Sequence[Mapping[str, Any]] | pd.DataFrame, cost_model: CostModel | None = None
@@ -526,8 +582,7 @@ class DispositionClassifier(BaseEstimator):
         confidence (see `predict_cases`)."""
         frame = feature_columns(rows)
         x = self._matrix(frame)
-        proba = _softmax(self._raw(self.disposition_booster_, x) / self.temperature_)
-        cond = _softmax(self._raw(self.condition_booster_, x) / self.condition_temperature_)
+        proba, cond = self._heads(frame, x)
         table = (cost_model or load_cost_model()).value_table(frame)
         values = np.einsum("nc,ncd->nd", cond, table)
         rows_index = np.arange(len(x))
@@ -687,6 +742,7 @@ class DispositionClassifier(BaseEstimator):
             "condition_temperature": self.condition_temperature_,
             "sku_counts": {k: int(v) for k, v in self.sku_counts_.items()},
             "sku_shares": {k: [float(p) for p in v] for k, v in self.sku_shares_.items()},
+            "sku_category": self.sku_category_,
             "n_train": self.n_train_,
             "n_calibration": self.n_calibration_,
             "fit_seconds": self.fit_seconds_,
@@ -715,6 +771,7 @@ class DispositionClassifier(BaseEstimator):
         model.condition_temperature_ = float(meta["condition_temperature"])
         model.sku_counts_ = {k: int(v) for k, v in meta["sku_counts"].items()}
         model.sku_shares_ = {k: np.asarray(v, float) for k, v in meta["sku_shares"].items()}
+        model.sku_category_ = {str(k): str(v) for k, v in meta["sku_category"].items()}
         model.classes_ = np.array(DISPOSITIONS)
         model.n_train_ = int(meta["n_train"])
         model.n_calibration_ = int(meta["n_calibration"])

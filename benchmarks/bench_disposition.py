@@ -3,7 +3,7 @@
 Prints, for a model fitted on a simulated world (time-ordered, as in the pipeline):
 - single-case latency, median over cases: features (`disposition_features` from a validated
   `ReturnCase` with side inputs) + model (`predict_cases`: both heads, cost model, explanations);
-  also without explanations;
+  also without explanations, and for a SKU never returned before (averaged over its category);
 - batch throughput (rows/s) of `predict_cases` over the held-out rows, with and without
   explanations, and of the features alone;
 - the raw LightGBM figure from the same run: `Booster.predict` of the disposition head on the
@@ -92,6 +92,14 @@ def main() -> None:
             ),
             len(cases),
         )
+        unseen_sku = _median_ms(
+            lambda i: model.predict_cases(
+                [{**disposition_features(cases[i], **side), "sku": "NEVER-RETURNED"}],
+                cost_model=cost,
+                explain=False,
+            ),
+            len(cases),
+        )
         features_only = _median_ms(lambda i: disposition_features(cases[i], **side), len(cases))
         raw_single = _median_ms(
             lambda i: booster.predict(matrix[[i % len(matrix)]], num_threads=1), 200
@@ -107,6 +115,7 @@ def main() -> None:
     print(f"model fitted on {len(train):,} returns; batch = {len(rows):,} held-out rows; 1 thread")
     print(f"single case, features + model + explanations   median {single:8.2f} ms")
     print(f"single case, features + model (no explanation) median {single_plain:8.2f} ms")
+    print(f"single case, unseen SKU (no explanation)       median {unseen_sku:8.2f} ms")
     print(f"single case, features only                     median {features_only:8.2f} ms")
     print(f"raw LightGBM Booster.predict, one row          median {raw_single:8.2f} ms")
     print(f"batch predict_cases with explanations          {batch:10.0f} rows/s")

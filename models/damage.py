@@ -432,6 +432,7 @@ class DamageClassifier:
         prior: bool = False,
         C: float | None = None,
         class_prior: Mapping[str, float] | None = None,
+        groups: Sequence[int] | NDArray[np.int_] | None = None,
     ) -> DamageClassifier:
         """Fit (or replace) the heads of product line `name` on its own photos' features.
 
@@ -440,7 +441,10 @@ class DamageClassifier:
         `crops` x `crops` max-pooled crop features when `crops` > 1, and the general damage
         head's logit when `prior`: the few-shot onboarding of a line with few photos), and a
         type head when its photos name at least two damage types; else the general type head
-        gives the type. `C` is the inverse L2 strength (default `damage_C`).
+        gives the type. `C` is the inverse L2 strength (default `damage_C`). `groups` names the
+        source photo of each row when rows are turned or mirrored copies (`views`): the
+        calibration folds keep a photo's copies together, so no copy is scored out of fold by a
+        regression that saw its twin (that made the Platt fit too steep).
 
         Both heads learn from class-balanced weights, so their probabilities hold for a balanced
         mix; `class_prior` (share of each `CLASSES` value among the line's photos in service,
@@ -467,11 +471,15 @@ class DamageClassifier:
         inputs = self._line_inputs(None, features, crop_features, crops, prior)
         scaler = StandardScaler().fit(inputs)
         scaled = scaler.transform(inputs)
+        group_ids = np.arange(len(damaged)) if groups is None else np.asarray(groups)
+        if len(group_ids) != len(damaged):
+            raise ValueError(f"groups ({len(group_ids)}) and labels ({len(damaged)}) differ")
         strength = self.damage_C if C is None else C
+        folds = _grouped_folds(damaged, group_ids, min(self.calibration_folds, minority))
         damage_head = CalibratedClassifierCV(
             LogisticRegression(C=strength, max_iter=3000),
             method="sigmoid",
-            cv=min(self.calibration_folds, minority),
+            cv=folds,
             ensemble=False,  # one regression on all the line's photos, Platt on out-of-fold
         )
         damage_head.fit(
@@ -812,3 +820,13 @@ DAMAGE_SIGNATURE = ModelSignature(
         ]
     ),
 )
+
+
+def _grouped_folds(
+    labels: NDArray[np.int_], groups: NDArray[Any], n_splits: int
+) -> list[tuple[NDArray[np.int_], NDArray[np.int_]]]:
+    """Stratified folds that keep each group (a photo and its turned copies) in one fold."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    splitter = StratifiedGroupKFold(n_splits=max(2, n_splits), shuffle=True, random_state=0)
+    return list(splitter.split(np.zeros(len(labels)), labels, groups))

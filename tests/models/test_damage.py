@@ -17,6 +17,7 @@ from models.damage import (
     CaseDamage,
     DamageClassifier,
     PhotoAssessment,
+    _grouped_folds,
     aggregate,
 )
 from models.image_encoder import FEATURE_DIM, ImageEncoder
@@ -218,3 +219,17 @@ def test_line_heads_validate_and_shift_to_the_line_mix(fitted: DamageClassifier)
     ratio = shifted[:, crack] / shifted[:, stain]
     assert (ratio > balanced[:, crack] / balanced[:, stain]).all()  # cracks 9x likelier
     assert np.allclose(shifted.sum(axis=1), 1.0)
+
+
+def test_calibration_folds_keep_a_photos_turned_copies_together() -> None:
+    """With `views`, rows are copies of the same photos (view-major); a fold that scored a copy
+    while its twin was in training would make the Platt fit too steep."""
+    photos, views = 40, 4
+    labels = np.tile(np.arange(photos) % 2, views)
+    groups = np.tile(np.arange(photos), views)
+    folds = _grouped_folds(labels, groups, 3)
+    assert len(folds) == 3
+    for train, test in folds:
+        assert not set(groups[train]) & set(groups[test])
+        assert set(labels[test]) == {0, 1}
+    assert sorted(np.concatenate([test for _, test in folds])) == list(range(photos * views))

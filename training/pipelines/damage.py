@@ -337,6 +337,7 @@ def fit_lines(
             photo_set.frame["label"].astype(str).tolist() * views,
             crop_features,
             class_prior=class_prior,
+            groups=np.tile(np.arange(len(photo_set.frame)), views),
             **options,
         )
 
@@ -415,7 +416,14 @@ def fewshot_metrics(estimator: DamageClassifier, data: dict[str, Any]) -> dict[s
     truth = holdout.frame["label"].ne(DamageType.NONE.value).to_numpy()
 
     prior = DamageClassifier(**estimator.get_params()).fit_features(features, labels, weights)
-    prior.fit_line_features("casting", view_features, few_labels * views, view_crops, **options)
+    prior.fit_line_features(
+        "casting",
+        view_features,
+        few_labels * views,
+        view_crops,
+        groups=np.tile(np.arange(len(few_labels)), views),
+        **options,
+    )
     p_line = 1.0 - prior.predict_proba_features(held_features, "casting", held_crops)[:, 0]
     mixed = DamageClassifier(**estimator.get_params()).fit_features(
         np.concatenate([features, few_features]),

@@ -1,8 +1,9 @@
 """Damage assessment of return photos: calibrated damage probability and a damage type.
 
-`DamageClassifier` = the shared image intake (`features.images`) -> frozen EfficientNet-Lite0
-features (`models.image_encoder`, ONNX Runtime in serving) -> two linear heads on standardised
-features:
+`DamageClassifier` = the shared image intake (`features.images`) -> EfficientNet-Lite0
+features (`models.image_encoder`, ONNX Runtime in serving; ImageNet weights, with the last two
+stages optionally fine-tuned on labelled photos: `finetune_epochs`, `finetune`) -> two heads on
+standardised features:
 
 - a damage head, damaged vs undamaged, calibrated by cross-validated Platt scaling; it learns
   from every labelled photo, including real ones whose damage type is unknown;
@@ -27,7 +28,7 @@ assessment. `DamageModel` is the MLflow pyfunc wrapper.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -43,7 +44,13 @@ from numpy.typing import NDArray
 
 from features.codes import DamageType
 from features.images import DEFAULT_LIMITS, ImageInput, ImageRejected, IntakeLimits, decode_rgb
-from models.image_encoder import ONNX_FILE, Backend, ImageEncoder, select_features
+from models.image_encoder import (
+    ONNX_FILE,
+    Backend,
+    ImageEncoder,
+    read_tuned_state,
+    select_features,
+)
 
 CLASSES = [t.value for t in DamageType]
 """Columns of `predict_proba`: NONE first, then the five damage types."""
@@ -135,7 +142,11 @@ class DamageClassifier:
     num_threads: encoder threads (ONNX Runtime / torch).
     backend: encoder backend while fitting ("onnx" or "torch"); the saved model always serves
         through ONNX Runtime.
-    random_state: seed of the calibration folds.
+    random_state: seed of the calibration folds and of the fine-tuning.
+    finetune_epochs: epochs of fine-tuning the encoder's last blocks in `fit` (0: the frozen
+        ImageNet encoder; `finetune` can also be called on its own before `fit_features`).
+    finetune_from: first MBConv block tuned (12 of 16: the last two stages).
+    finetune_lr: learning rate of the tuned blocks (the throwaway classifier gets 10x).
     """
 
     def __init__(
@@ -153,6 +164,9 @@ class DamageClassifier:
         num_threads: int | None = 2,
         backend: str = "onnx",
         random_state: int = 0,
+        finetune_epochs: int = 0,
+        finetune_from: int = 12,
+        finetune_lr: float = 2e-4,
     ) -> None:
         self.image_size = image_size
         self.feature_set = feature_set
@@ -167,6 +181,10 @@ class DamageClassifier:
         self.num_threads = num_threads
         self.backend = backend
         self.random_state = random_state
+        self.finetune_epochs = finetune_epochs
+        self.finetune_from = finetune_from
+        self.finetune_lr = finetune_lr
+        self.tuned_state_: dict[str, Any] | None = None
         self._encoder: ImageEncoder | None = None
 
     def get_params(self) -> dict[str, Any]:
@@ -185,6 +203,9 @@ class DamageClassifier:
             "num_threads": self.num_threads,
             "backend": self.backend,
             "random_state": self.random_state,
+            "finetune_epochs": self.finetune_epochs,
+            "finetune_from": self.finetune_from,
+            "finetune_lr": self.finetune_lr,
         }
 
     # -- features ------------------------------------------------------------------------------
@@ -203,6 +224,7 @@ class DamageClassifier:
                 backend=backend,
                 batch_size=self.batch_size,
                 num_threads=self.num_threads,
+                tuned_state=self.tuned_state_,
             )
         return self._encoder
 
@@ -230,8 +252,55 @@ class DamageClassifier:
         labels: Sequence[str],
         sample_weight: Sequence[float] | NDArray[np.float64] | None = None,
     ) -> DamageClassifier:
-        """Fit both heads on photos labelled with a `DamageType` value or `DAMAGED_UNTYPED`."""
+        """Fit both heads on photos labelled with a `DamageType` value or `DAMAGED_UNTYPED`
+        (after fine-tuning the encoder on them when `finetune_epochs` > 0)."""
+        if self.finetune_epochs > 0:
+            self.finetune(images, labels, sample_weight)
         return self.fit_features(self.transform(images), labels, sample_weight)
+
+    def finetune(
+        self,
+        images: Sequence[ImageInput],
+        labels: Sequence[str],
+        sample_weight: Sequence[float] | NDArray[np.float64] | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> DamageClassifier:
+        """Fine-tune the encoder's last blocks (from `finetune_from`) for `finetune_epochs` on
+        labelled photos (class-balanced, times `sample_weight`); afterwards this model's
+        encoder computes the tuned features (its `feature_key` changes). Heads fitted before
+        are dropped: fit them again on the new features. Returns self."""
+        from models.image_encoder import tune_last_blocks
+
+        labels_array = np.asarray([str(label) for label in labels])
+        if len(labels_array) != len(images):
+            raise ValueError(f"images ({len(images)}) and labels ({len(labels_array)}) differ")
+        unknown = sorted(set(labels_array) - set(CLASSES) - {DAMAGED_UNTYPED})
+        if unknown:
+            raise ValueError(f"labels: unknown damage label(s) {unknown}; expected {CLASSES}")
+        if self.finetune_epochs < 1:
+            raise ValueError(f"finetune_epochs must be >= 1, got {self.finetune_epochs}")
+        base = np.ones(len(labels_array)) if sample_weight is None else np.asarray(sample_weight)
+        weights = _balanced_weights(labels_array, np.asarray(base, dtype=float))
+        targets = np.array([CLASSES.index(v) if v in CLASSES else -1 for v in labels_array])
+        step = self.batch_size * 4
+        batches = (self.decode(images[i : i + step]) for i in range(0, len(images), step))
+        self.tuned_state_ = tune_last_blocks(
+            self.image_size,
+            batches,
+            targets,
+            weights,
+            len(CLASSES),
+            first_block=self.finetune_from,
+            epochs=self.finetune_epochs,
+            learning_rate=self.finetune_lr,
+            seed=self.random_state,
+            progress=progress,
+        )
+        self._encoder = None
+        for name in ("scaler_", "damage_head_", "type_head_", "type_classes_"):
+            self.__dict__.pop(name, None)
+        self.__dict__.pop("lines_", None)
+        return self
 
     def fit_features(
         self,
@@ -647,12 +716,14 @@ class DamageClassifier:
         if num_threads is not None:
             params["num_threads"] = num_threads
         model = cls(**params)
+        model.tuned_state_ = read_tuned_state(directory)
         model._encoder = ImageEncoder(
             image_size=model.image_size,
             backend="onnx",
             onnx_path=directory / ONNX_FILE,
             batch_size=model.batch_size,
             num_threads=model.num_threads,
+            tuned_state=model.tuned_state_,
         )
         heads = joblib.load(directory / HEADS_FILE)
         model.scaler_ = heads["scaler"]

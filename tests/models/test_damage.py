@@ -233,3 +233,49 @@ def test_calibration_folds_keep_a_photos_turned_copies_together() -> None:
         assert not set(groups[train]) & set(groups[test])
         assert set(labels[test]) == {0, 1}
     assert sorted(np.concatenate([test for _, test in folds])) == list(range(photos * views))
+
+
+def test_finetuned_encoder_is_saved_and_served_through_onnx_like_torch(
+    photos: tuple[list[bytes], list[str]], tmp_path: Path
+) -> None:
+    """Fine-tuning changes the encoder (and its cache key); the saved model carries the tuned
+    blocks into its ONNX graph, so the served model answers as the eager one."""
+    jpegs, labels = photos
+    # untyped damage counts as "not intact" for the fine-tuning loss
+    tuned_labels = [DAMAGED_UNTYPED if i % 5 == 0 and lab != "NONE" else lab
+                    for i, lab in enumerate(labels[:60])]  # fmt: skip
+    model = DamageClassifier(
+        image_size=SIZE, num_threads=1, backend="torch", finetune_epochs=1, finetune_from=14
+    )
+    plain_key = model.feature_key
+    model.fit(jpegs[:60], tuned_labels)
+    assert model.tuned_state_ is not None
+    assert model.feature_key != plain_key and "-tuned-" in model.feature_key
+    assert all(k.startswith(("_blocks.14.", "_blocks.15.", "_conv_head.", "_bn1."))
+               for k in model.tuned_state_)  # fmt: skip
+    plain = DamageClassifier(image_size=SIZE, num_threads=1, backend="torch")
+    assert np.abs(plain.transform(jpegs[:3]) - model.transform(jpegs[:3])).max() > 1e-3
+    served = DamageClassifier.load(model.save(tmp_path / "tuned"))
+    assert served.feature_key == model.feature_key
+    np.testing.assert_allclose(
+        served.predict_proba(jpegs[150:160]), model.predict_proba(jpegs[150:160]), atol=1e-4
+    )
+    with pytest.raises(ValueError, match="differ"):
+        model.finetune(jpegs[:3], labels[:2])
+    with pytest.raises(ValueError, match="unknown damage label"):
+        model.finetune(jpegs[:2], ["NONE", "BROKEN"])
+
+
+def test_pipeline_finetunes_on_the_named_training_sets_only() -> None:
+    from training.pipelines.damage import finetune, simulated_set
+
+    renders = simulated_set("sim_train", 24, 5, 0.34)
+    data = {"train_sets": [renders], "params": {"real_weight": 1.0, "finetune_sets": ["nope"]}}
+    model = DamageClassifier(image_size=SIZE, num_threads=1, finetune_epochs=1, finetune_from=15)
+    with pytest.raises(ValueError, match="finetune_sets"):
+        finetune(model, data, lambda message: None)
+    data["params"]["finetune_sets"] = ["sim_train"]
+    messages: list[str] = []
+    finetune(model, data, messages.append)
+    assert model.tuned_state_ and "-tuned-" in model.feature_key
+    assert "24 photos" in messages[0] and "epoch 1/1" in messages[-1]

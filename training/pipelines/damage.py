@@ -346,6 +346,26 @@ def _prefixed(progress: Callable[[str], None], prefix: str) -> Callable[[str], N
     return lambda message: progress(f"{prefix}: {message}")
 
 
+def finetune(
+    estimator: DamageClassifier, data: dict[str, Any], progress: Callable[[str], None]
+) -> None:
+    """Fine-tune the estimator's encoder on the training sets named in `data.finetune_sets`
+    (default: the simulated renders). Held-out splits are never in a training set; leave
+    casting out, so its few-shot protocol still meets a line the encoder never saw."""
+    wanted = list(data["params"].get("finetune_sets") or ["sim_train"])
+    sets = [s for s in data["train_sets"] if s.name in wanted]
+    if not sets:
+        raise ValueError(f"data.finetune_sets: none of {wanted} is loaded")
+    photos = [photo for s in sets for photo in s.photos()]
+    labels = [str(v) for s in sets for v in s.frame["label"]]
+    weights = np.concatenate([_weights(s, data["params"]) for s in sets])
+    progress(
+        f"fine-tuning the encoder's last blocks on {len(photos):,} photos "
+        f"({estimator.finetune_epochs} epochs)"
+    )
+    estimator.finetune(photos, labels, weights, progress=progress)
+
+
 def fit_models(
     data: dict[str, Any], params: dict[str, Any], progress: Callable[[str], None]
 ) -> dict[str, Any]:
@@ -354,6 +374,8 @@ def fit_models(
     models: dict[str, Any] = {}
     for name in ("baseline", "efficientnet"):
         estimator = DamageClassifier(**(params.get(name) or {}))
+        if estimator.finetune_epochs > 0:
+            finetune(estimator, data, _prefixed(progress, name))
         sizes = ", ".join(f"{s.name} {len(s.frame):,}" for s in data["train_sets"])
         progress(f"{name}: encoding photos ({sizes})")
         features, labels, weights = training_arrays(estimator, data)

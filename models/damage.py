@@ -271,12 +271,9 @@ class DamageClassifier:
         are dropped: fit them again on the new features. Returns self."""
         from models.image_encoder import tune_last_blocks
 
-        labels_array = np.asarray([str(label) for label in labels])
+        labels_array = _checked_labels(labels)
         if len(labels_array) != len(images):
             raise ValueError(f"images ({len(images)}) and labels ({len(labels_array)}) differ")
-        unknown = sorted(set(labels_array) - set(CLASSES) - {DAMAGED_UNTYPED})
-        if unknown:
-            raise ValueError(f"labels: unknown damage label(s) {unknown}; expected {CLASSES}")
         if self.finetune_epochs < 1:
             raise ValueError(f"finetune_epochs must be >= 1, got {self.finetune_epochs}")
         base = np.ones(len(labels_array)) if sample_weight is None else np.asarray(sample_weight)
@@ -316,14 +313,11 @@ class DamageClassifier:
             raise ValueError(f"head must be 'linear' or 'mlp', got {self.head!r}")
 
         features = np.asarray(features, dtype=np.float32)
-        labels_array = np.asarray([str(label) for label in labels])
+        labels_array = _checked_labels(labels)
         if features.ndim != 2 or len(features) != len(labels_array):
             raise ValueError(
                 f"features {features.shape} and labels ({len(labels_array)}) do not match"
             )
-        unknown = sorted(set(labels_array) - set(CLASSES) - {DAMAGED_UNTYPED})
-        if unknown:
-            raise ValueError(f"labels: unknown damage label(s) {unknown}; expected {CLASSES}")
         weights = (
             np.ones(len(labels_array))
             if sample_weight is None
@@ -527,12 +521,9 @@ class DamageClassifier:
         self._check_fitted()
         if not name or not isinstance(name, str):
             raise ValueError(f"product line name must be a non-empty string, got {name!r}")
-        labels_array = np.asarray([str(label) for label in labels])
+        labels_array = _checked_labels(labels)
         if len(features) != len(labels_array):
             raise ValueError(f"features ({len(features)}) and labels ({len(labels_array)}) differ")
-        unknown = sorted(set(labels_array) - set(CLASSES) - {DAMAGED_UNTYPED})
-        if unknown:
-            raise ValueError(f"labels: unknown damage label(s) {unknown}; expected {CLASSES}")
         damaged = (labels_array != DamageType.NONE.value).astype(int)
         minority = int(min(damaged.sum(), len(damaged) - damaged.sum()))
         if minority < 2:
@@ -891,6 +882,15 @@ DAMAGE_SIGNATURE = ModelSignature(
         ]
     ),
 )
+
+
+def _checked_labels(labels: Sequence[str]) -> NDArray[np.str_]:
+    """Labels as strings; a value outside `CLASSES` and `DAMAGED_UNTYPED` raises, naming it."""
+    labels_array = np.asarray([str(label) for label in labels])
+    unknown = sorted(set(labels_array) - set(CLASSES) - {DAMAGED_UNTYPED})
+    if unknown:
+        raise ValueError(f"labels: unknown damage label(s) {unknown}; expected {CLASSES}")
+    return labels_array
 
 
 def _grouped_folds(

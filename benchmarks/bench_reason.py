@@ -4,7 +4,9 @@ beside eager PyTorch, in the same run.
 Prints the median single-note latency (one note per call, cache off) and the batch throughput
 (notes/s over a batch of distinct notes) for: eager torch fp32, ONNX fp32, ONNX int8, and the
 ONNX int8 path through a fitted `MiniLMReasonClassifier` (cleaning, encoder, head, softmax),
-and that path answering repeated notes from its LRU cache.
+and that path answering repeated notes from its LRU cache. The served classifier pools over
+sentences as the pipeline trains it (`sentence_pooling`); the same path without the sentence
+pass is printed beside it.
 Notes are simulated return notes (the service's traffic); medians over repeats, because the
 machine is shared and noisy.
 
@@ -77,14 +79,20 @@ def main() -> None:
 
         # the classifier path: a frozen-head model fitted on a few notes (speed does not depend
         # on the head's quality); its encoder is the int8 ONNX graph
-        classifier = MiniLMReasonClassifier(fine_tune=False, max_train_texts=300, cache_size=0)
+        # (sentence pooling, as the pipeline trains it, and without it for comparison)
+        classifier = MiniLMReasonClassifier(
+            fine_tune=False, max_train_texts=300, cache_size=0, sentence_pooling=True
+        )
         classifier.fit(list(notes["text"][:400]), list(notes["code"][:400]))
+        whole_only = MiniLMReasonClassifier(fine_tune=False, max_train_texts=300, cache_size=0)
+        whole_only.fit(list(notes["text"][:400]), list(notes["code"][:400]))
 
         paths: dict[str, Callable[[Sequence[str]], object]] = {
             "eager torch fp32": encoder("torch", None).encode,
             "onnx fp32": encoder("onnx", fp32).encode,
             "onnx int8": encoder("onnx", int8).encode,
             "served: classifier (int8)": classifier.predict_proba,
+            "  without sentence pooling": whole_only.predict_proba,
         }
         cached = MiniLMReasonClassifier.load(classifier.save(Path(tmp) / "served"))
         cached.encoder_.cache_size = 4096

@@ -38,6 +38,9 @@ PARAMS_FILE = "params.json"
 # replacing them makes the models invariant to them and keeps vocabularies small
 _IDENTIFIER = re.compile(r"(?<![\w-])[\w-]*\d[\w-]*\d[\w-]*\d[\w-]*")
 _SPACES = re.compile(r"\s+")
+# sentence boundaries: end punctuation followed by a space, or a line break
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\s*[\r\n]+\s*")
+_HAS_WORD = re.compile(r"[^\W_]")
 # training profiles for the pipeline: `full` fits in ~5 min on 2 cores on a 20k-return world plus
 # the weak labels; `fast` subsamples the training notes to stay near 1-2 min
 PROFILES: dict[str, dict[str, Any]] = {
@@ -54,6 +57,14 @@ def clean_note(text: object) -> str:
     if text is None or (isinstance(text, float) and np.isnan(text)):
         return ""
     return _SPACES.sub(" ", _IDENTIFIER.sub("#", html.unescape(str(text)))).strip()
+
+
+def split_sentences(text: str, max_sentences: int = 12) -> list[str]:
+    """The sentences of a (cleaned) note, at most `max_sentences` (the first ones); pieces with
+    no letter or digit are dropped. A note with no break is one sentence: itself."""
+    pieces = [p.strip() for p in _SENTENCE_BREAK.split(text)]
+    sentences = [p for p in pieces if p and _HAS_WORD.search(p)]
+    return sentences[:max_sentences] or [text]
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -293,6 +304,11 @@ class MiniLMReasonClassifier(_ReasonClassifier):
     softens the fine-tuning targets (weak labels on real text are noisy). The trained
     encoder is exported to ONNX (`quantize`: dynamic int8) and every prediction, including the
     calibration split, goes through that served path.
+
+    With `sentence_pooling=True` the head reads the note's embedding beside the element-wise
+    maximum of its sentences' embeddings (each sentence encoded alone). Real complaints bury
+    the one sentence that names the reason among praise and narrative, which the whole-note
+    mean dilutes; the maximum keeps it. A one-sentence note uses its own embedding for both.
     """
 
     _kind: ClassVar[str] = "minilm"
@@ -309,6 +325,8 @@ class MiniLMReasonClassifier(_ReasonClassifier):
         max_train_texts: int | None = None,
         label_smoothing: float = 0.0,
         C: float = 10.0,
+        sentence_pooling: bool = False,
+        max_sentences: int = 12,
         quantize: bool = True,
         validation_fraction: float = 0.15,
         num_threads: int = 2,
@@ -325,6 +343,8 @@ class MiniLMReasonClassifier(_ReasonClassifier):
         self.max_train_texts = max_train_texts
         self.label_smoothing = label_smoothing
         self.C = C
+        self.sentence_pooling = sentence_pooling
+        self.max_sentences = max_sentences
         self.quantize = quantize
         self.validation_fraction = validation_fraction
         self.num_threads = num_threads
@@ -353,10 +373,10 @@ class MiniLMReasonClassifier(_ReasonClassifier):
         if not self.fine_tune:
             from sklearn.linear_model import LogisticRegression
 
-            embeddings = self.encoder_.encode(texts)
+            features = self._features(texts)
             logistic = LogisticRegression(C=self.C, max_iter=3000, random_state=self.random_state)
-            logistic.fit(embeddings, y_index, sample_weight=weights)
-            weight = np.zeros((len(CLASSES), EMBEDDING_DIM), dtype=np.float32)
+            logistic.fit(features, y_index, sample_weight=weights)
+            weight = np.zeros((len(CLASSES), features.shape[1]), dtype=np.float32)
             bias = np.full(len(CLASSES), -1e4, dtype=np.float32)
             weight[logistic.classes_] = logistic.coef_
             bias[logistic.classes_] = logistic.intercept_
@@ -373,15 +393,23 @@ class MiniLMReasonClassifier(_ReasonClassifier):
     ) -> None:
         import torch
 
-        from models.text_encoder import _mean_pool_normalise
-
         torch.manual_seed(self.random_state)
         torch.set_num_threads(self.num_threads)
         model = trainer.torch_model()
         model.train()
-        head = torch.nn.Linear(EMBEDDING_DIM, len(CLASSES))
+        head = torch.nn.Linear(self._feature_dim, len(CLASSES))
         encoded = trainer.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
         lengths = np.array([len(ids) for ids in encoded])
+        # sentences of the notes that have several (token ids, owner note), for sentence pooling
+        sentence_ids: list[list[list[int]]] = [[] for _ in texts]
+        if self.sentence_pooling:
+            for i, text in enumerate(texts):
+                sentences = split_sentences(text, self.max_sentences)
+                if len(sentences) > 1:
+                    sentence_ids[i] = trainer.tokenizer(
+                        sentences, truncation=True, max_length=self.max_length
+                    )["input_ids"]
+        cost = lengths + np.array([sum(len(ids) for ids in sent) for sent in sentence_ids])
         n_steps_per_epoch = int(np.ceil(len(texts) / self.batch_size))
         total_steps = max(1, round(self.epochs * n_steps_per_epoch))
         optimiser = torch.optim.AdamW(
@@ -403,7 +431,7 @@ class MiniLMReasonClassifier(_ReasonClassifier):
         step = 0
         while step < total_steps:
             # length buckets: sort by (jittered) length, cut into batches, shuffle the batches
-            jitter = lengths + rng.uniform(0, 8, size=len(lengths))
+            jitter = cost + rng.uniform(0, 8, size=len(cost))
             order = np.argsort(jitter)
             batches = [
                 order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)
@@ -412,16 +440,22 @@ class MiniLMReasonClassifier(_ReasonClassifier):
                 if step >= total_steps:
                     break
                 index = batches[b]
-                width = int(lengths[index].max())
-                ids = torch.zeros((len(index), width), dtype=torch.long)
-                mask = torch.zeros((len(index), width), dtype=torch.long)
-                for row, i in enumerate(index):
-                    ids[row, : lengths[i]] = torch.tensor(encoded[i])
-                    mask[row, : lengths[i]] = 1
-                hidden = model(
-                    input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids)
-                ).last_hidden_state
-                logits = self._LOGIT_SCALE * head(_mean_pool_normalise(hidden, mask))
+                pooled = _torch_pooled(model, [encoded[i] for i in index])
+                if self.sentence_pooling:
+                    owners = [row for row, i in enumerate(index) for _ in sentence_ids[i]]
+                    flat = [ids for i in index for ids in sentence_ids[i]]
+                    sentence_max = pooled.clone()
+                    if flat:
+                        per_sentence = _torch_pooled(model, flat)
+                        owner = torch.tensor(owners).unsqueeze(1).expand_as(per_sentence)
+                        # rows with several sentences take their sentences' maximum
+                        multi = torch.tensor(sorted(set(owners)))
+                        sentence_max[multi] = -torch.inf
+                        sentence_max = sentence_max.scatter_reduce(
+                            0, owner, per_sentence, reduce="amax", include_self=True
+                        )
+                    pooled = torch.cat([pooled, sentence_max], dim=1)
+                logits = self._LOGIT_SCALE * head(pooled)
                 loss_each = torch.nn.functional.cross_entropy(
                     logits,
                     y_tensor[index],
@@ -465,9 +499,33 @@ class MiniLMReasonClassifier(_ReasonClassifier):
         """Served-path embeddings of already-cleaned texts (n, 384)."""
         return self.encoder_.encode(list(texts))
 
-    def _logits(self, texts: list[str]) -> np.ndarray:
+    @property
+    def _feature_dim(self) -> int:
+        return EMBEDDING_DIM * (2 if self.sentence_pooling else 1)
+
+    def _features(self, texts: list[str]) -> np.ndarray:
+        """The head's input per cleaned note: its embedding, and with `sentence_pooling` the
+        element-wise maximum of its sentences' embeddings beside it, shape (n, feature dim)."""
         embeddings = self.encoder_.encode(texts)
-        return np.asarray(embeddings @ self.head_weight_.T + self.head_bias_, dtype=np.float64)
+        if not self.sentence_pooling:
+            return embeddings
+        sentence_max = embeddings.copy()
+        owners: list[int] = []
+        flat: list[str] = []
+        for i, text in enumerate(texts):
+            sentences = split_sentences(text, self.max_sentences)
+            if len(sentences) > 1:
+                owners.extend([i] * len(sentences))
+                flat.extend(sentences)
+        if flat:
+            owner = np.asarray(owners)
+            sentence_max[np.unique(owner)] = -np.inf
+            np.maximum.at(sentence_max, owner, self.encoder_.encode(flat))
+        return np.hstack([embeddings, sentence_max])
+
+    def _logits(self, texts: list[str]) -> np.ndarray:
+        features = self._features(texts)
+        return np.asarray(features @ self.head_weight_.T + self.head_bias_, dtype=np.float64)
 
     # -- persistence ---------------------------------------------------------------------------
     def _save_scorer(self, directory: Path) -> None:
@@ -480,3 +538,22 @@ class MiniLMReasonClassifier(_ReasonClassifier):
         self.head_bias_ = head["bias"].astype(np.float32)
         self.encoder_onnx_ = (directory / ONNX_FILE).read_bytes()
         self.encoder_ = self._served_encoder(directory / ONNX_FILE, directory)
+
+
+def _torch_pooled(model: Any, token_ids: list[list[int]]) -> Any:
+    """Mean-pooled, L2-normalised embeddings of tokenised texts through a torch MiniLM (with
+    gradients), padded to the longest in the list."""
+    import torch
+
+    from models.text_encoder import _mean_pool_normalise
+
+    width = max(len(ids) for ids in token_ids)
+    ids = torch.zeros((len(token_ids), width), dtype=torch.long)
+    mask = torch.zeros((len(token_ids), width), dtype=torch.long)
+    for row, tokens in enumerate(token_ids):
+        ids[row, : len(tokens)] = torch.tensor(tokens)
+        mask[row, : len(tokens)] = 1
+    hidden = model(
+        input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids)
+    ).last_hidden_state
+    return _mean_pool_normalise(hidden, mask)

@@ -19,6 +19,7 @@ from models.reason import (
     MiniLMReasonClassifier,
     TfidfReasonClassifier,
     clean_note,
+    split_sentences,
 )
 from training.real_text import (
     evaluate_on_dev,
@@ -128,6 +129,17 @@ def minilm(split: tuple[pd.DataFrame, pd.DataFrame]) -> MiniLMReasonClassifier:
     return model.fit(texts, codes, sample_weight=weights)
 
 
+@pytest.fixture(scope="module")
+def pooled(split: tuple[pd.DataFrame, pd.DataFrame]) -> MiniLMReasonClassifier:
+    """Frozen-encoder variant whose head also reads the maximum over the note's sentences."""
+    train, _ = split
+    texts, codes, weights = reason_training_data(train)
+    model = MiniLMReasonClassifier(
+        fine_tune=False, max_train_texts=1_000, C=10.0, sentence_pooling=True
+    )
+    return model.fit(texts, codes, sample_weight=weights)
+
+
 def _macro_f1(model: MiniLMReasonClassifier | TfidfReasonClassifier, data: pd.DataFrame) -> float:
     return float(f1_score(data["code"], model.predict(list(data["text"])), average="macro"))
 
@@ -163,6 +175,46 @@ def test_clean_note_masks_identifiers() -> None:
     assert clean_note("PO 4580856801, line 6,  SN 67BUPAKNJD9") == "PO #, line 6, SN #"
     assert clean_note("used it for 12 days &#34;ok&#34;") == 'used it for 12 days "ok"'
     assert clean_note(None) == ""
+
+
+def test_split_sentences() -> None:
+    assert split_sentences("Too small. Sending it back!  Sorry?") == [
+        "Too small.",
+        "Sending it back!",
+        "Sorry?",
+    ]
+    assert split_sentences("line one\nline two\r\n\r\n...") == ["line one", "line two"]
+    assert split_sentences("v2.5 is broken") == ["v2.5 is broken"]
+    assert split_sentences("") == [""]
+    assert len(split_sentences("x. " * 100, max_sentences=12)) == 12
+
+
+def test_sentence_pooling_features(pooled: MiniLMReasonClassifier) -> None:
+    single, several = "It stopped working.", "We love the shop. It stopped working. Thanks!"
+    features = pooled._features([single, several])
+    assert features.shape == (2, 768)
+    # one sentence: the sentence maximum is the note's own embedding
+    np.testing.assert_allclose(features[0, :384], features[0, 384:])
+    sentences = pooled.encoder_.encode(split_sentences(several))
+    np.testing.assert_allclose(features[1, 384:], sentences.max(axis=0), atol=1e-6)
+
+
+def test_fine_tuning_with_sentence_pooling_learns() -> None:
+    """A few steps of joint fine-tuning through the sentence maximum fit separable notes."""
+    texts = [
+        "Nice shop. It stopped working after a day. Thanks.",
+        "Dead on arrival, will not turn on.",
+        "Great seller. The dress is far too small for me.",
+        "Runs small, I need a bigger size.",
+    ] * 8
+    codes = ["DEFECTIVE", "DEFECTIVE", "SIZE_FIT", "SIZE_FIT"] * 8
+    model = MiniLMReasonClassifier(
+        epochs=4.0, batch_size=8, sentence_pooling=True, validation_fraction=0.0, quantize=False
+    )
+    model.fit(texts, codes)
+    assert model.head_weight_.shape == (len(CLASSES), 768)
+    predicted = model.predict(["Lovely packaging. Sadly it broke and died.", "It is too tight."])
+    assert list(predicted) == ["DEFECTIVE", "SIZE_FIT"]
 
 
 # -- metric floors on a later period -------------------------------------------------------
@@ -245,6 +297,34 @@ def test_directional_damage(minilm: MiniLMReasonClassifier, base: str) -> None:
     column = list(minilm.classes_).index(damaged)
     before, after = minilm.predict_proba([base, base + " It arrived smashed."])[:, column]
     assert after > before + 0.1
+
+
+NEUTRAL = (
+    "I bought this as a present for my sister.",
+    "We have shopped here for years and always recommend it to friends.",
+)
+
+
+@pytest.mark.parametrize(
+    "note",
+    [
+        "The jacket is way too small for me, need a bigger size.",
+        "Stopped working after 3 days.",
+        "This charger is not compatible with my laptop.",
+    ],
+)
+def test_reason_buried_among_neutral_sentences_keeps_its_code(
+    minilm: MiniLMReasonClassifier, note: str
+) -> None:
+    buried = f"{NEUTRAL[0]} {note} {NEUTRAL[1]}"
+    assert minilm.predict([buried])[0] == minilm.predict([note])[0]
+
+
+def test_sentence_pooling_round_trip(tmp_path: Path, pooled: MiniLMReasonClassifier) -> None:
+    texts = ["Nice shop. Arrived dented. Thanks", "too tight", ""]
+    loaded = MiniLMReasonClassifier.load(pooled.save(tmp_path / "pooled"))
+    assert loaded.sentence_pooling and loaded.head_weight_.shape[1] == 768
+    np.testing.assert_allclose(loaded.predict_proba(texts), pooled.predict_proba(texts), atol=1e-6)
 
 
 def test_minimum_functionality(

@@ -121,6 +121,7 @@ class ProductLineHead:
     type_head: Any  # None: the general type head gives the type
     type_classes: list[str]
     class_prior: dict[str, float] | None = None  # the line's expected photo mix (see fit_line)
+    test_views: int = 1  # turned/mirrored copies whose probabilities are averaged in service
 
 
 class DamageClassifier:
@@ -476,13 +477,24 @@ class DamageClassifier:
         C: float | None = None,
         class_prior: Mapping[str, float] | None = None,
         views: int = 1,
+        test_views: int = 1,
     ) -> DamageClassifier:
         """Onboard product line `name` from its labelled photos (see `fit_line_features`);
         `views` > 1 trains on that many turned/mirrored copies of each photo (`dihedral`):
         what lets a line with 50 photos per class learn what does not matter."""
         features, crop_features = self.transform_views(images, views, crops)
+        groups = np.tile(np.arange(len(labels)), views)
         return self.fit_line_features(
-            name, features, list(labels) * views, crop_features, crops, prior, C, class_prior
+            name,
+            features,
+            list(labels) * views,
+            crop_features,
+            crops,
+            prior,
+            C,
+            class_prior,
+            groups=groups,
+            test_views=test_views,
         )
 
     def fit_line_features(
@@ -496,6 +508,7 @@ class DamageClassifier:
         C: float | None = None,
         class_prior: Mapping[str, float] | None = None,
         groups: Sequence[int] | NDArray[np.int_] | None = None,
+        test_views: int = 1,
     ) -> DamageClassifier:
         """Fit (or replace) the heads of product line `name` on its own photos' features.
 
@@ -509,6 +522,11 @@ class DamageClassifier:
         calibration folds keep a photo's copies together, so no copy is scored out of fold by a
         regression that saw its twin (that made the Platt fit too steep).
 
+        `test_views` > 1 makes `predict_proba` answer a photo of this line with the mean of
+        its probabilities over that many turned/mirrored copies (test-time augmentation: for
+        lines whose photos have no upright, and trained on as many `views`); each copy costs
+        a full encoder pass.
+
         Both heads learn from class-balanced weights, so their probabilities hold for a balanced
         mix; `class_prior` (share of each `CLASSES` value among the line's photos in service,
         e.g. the natural mix when training photos were rebalanced) shifts them to that mix
@@ -521,6 +539,8 @@ class DamageClassifier:
         self._check_fitted()
         if not name or not isinstance(name, str):
             raise ValueError(f"product line name must be a non-empty string, got {name!r}")
+        if not 1 <= test_views <= len(DIHEDRAL_VIEWS):
+            raise ValueError(f"test_views must be in 1..{len(DIHEDRAL_VIEWS)}, got {test_views}")
         labels_array = _checked_labels(labels)
         if len(features) != len(labels_array):
             raise ValueError(f"features ({len(features)}) and labels ({len(labels_array)}) differ")
@@ -567,6 +587,7 @@ class DamageClassifier:
             type_head=type_head,
             type_classes=type_classes,
             class_prior=shares,
+            test_views=test_views,
         )
         return self
 
@@ -610,12 +631,30 @@ class DamageClassifier:
         proba[:, 1:] = p_damage[:, None] * given
         return proba
 
+    def predict_proba_views(
+        self,
+        features: NDArray[np.float32],
+        views: int,
+        product_line: str | None = None,
+        crop_features: NDArray[np.float32] | None = None,
+    ) -> NDArray[np.float64]:
+        """(n, 6) probabilities averaged over `views` turned/mirrored copies, from view-major
+        features of n photos (`transform_views`: all photos in view 0, then view 1, ...)."""
+        if views < 1 or len(features) % views:
+            raise ValueError(f"{len(features)} feature rows are not {views} views of each photo")
+        proba = self.predict_proba_features(features, product_line, crop_features)
+        return np.asarray(proba.reshape(views, -1, len(CLASSES)).mean(axis=0))
+
     def predict_proba(
         self, images: Sequence[ImageInput], product_line: str | None = None
     ) -> NDArray[np.float64]:
         """(n, 6) probabilities over `CLASSES` (NONE first) for photos, by the heads of
-        `product_line` when it has its own, else by the general heads."""
+        `product_line` when it has its own, else by the general heads (a line with
+        `test_views` > 1 averages over that many turned/mirrored copies)."""
         line = self.line(product_line)
+        if line is not None and line.test_views > 1:
+            features, crops = self.transform_views(images, line.test_views, line.crops)
+            return self.predict_proba_views(features, line.test_views, product_line, crops)
         crop_features = None
         if line is not None and line.crops > 1:
             crop_features = self.transform_crops(images, line.crops)

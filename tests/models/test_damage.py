@@ -187,6 +187,38 @@ def test_product_line_heads_serve_their_line_and_the_general_heads_the_rest(
     assert model.product_lines == []
 
 
+def test_line_with_test_views_answers_the_mean_over_turned_copies(
+    fitted: DamageClassifier, photos: tuple[list[bytes], list[str]], tmp_path: Path
+) -> None:
+    import copy
+
+    jpegs, labels = photos
+    model = copy.deepcopy(fitted)
+    rows = [i for i in range(150) if labels[i] in ("NONE", "DENT_DEFORMATION")][:40]
+    line_photos, line_labels = [jpegs[i] for i in rows], [labels[i] for i in rows]
+    with pytest.raises(ValueError, match=r"test_views must be in 1\.\.8"):
+        model.fit_line("tta", line_photos, line_labels, views=2, test_views=9)
+    model.fit_line("tta", line_photos, line_labels, crops=2, views=2, test_views=2)
+    assert model.lines_["tta"].test_views == 2
+    held = jpegs[150:156]
+    served = model.predict_proba(held, "tta")
+    features, crops = model.transform_views(held, 2, 2)
+    assert crops is not None
+    each = [
+        model.predict_proba_features(
+            features[v * 6 : (v + 1) * 6], "tta", crops[v * 6 : (v + 1) * 6]
+        )
+        for v in range(2)
+    ]
+    np.testing.assert_allclose(served, (each[0] + each[1]) / 2, atol=1e-9)
+    assert not np.allclose(each[0], each[1])  # the mirrored copy does change the answer
+    with pytest.raises(ValueError, match="not 2 views"):
+        model.predict_proba_views(features[:5], 2, "tta", crops[:5])
+    loaded = DamageClassifier.load(model.save(tmp_path / "tta"), num_threads=1)
+    assert loaded.lines_["tta"].test_views == 2
+    assert np.abs(loaded.predict_proba(held, "tta") - served).max() <= 1e-4
+
+
 def test_line_heads_validate_and_shift_to_the_line_mix(fitted: DamageClassifier) -> None:
     rng = np.random.default_rng(1)
     features = rng.normal(size=(60, FEATURE_DIM)).astype(np.float32)

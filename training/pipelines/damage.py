@@ -291,16 +291,21 @@ def training_arrays(
 
 
 def line_options(params: dict[str, Any], line: str) -> dict[str, Any]:
-    """`fit_line_features` options of `line` from `params["lines"]` (crops, prior, C)."""
+    """`fit_line_features` options of `line` from `params["lines"]` (crops, prior, C, views,
+    test_views)."""
     options = dict((params.get("lines") or {}).get(line) or {})
-    unknown = sorted(set(options) - {"crops", "prior", "C", "views"})
+    known = {"crops", "prior", "C", "views", "test_views"}
+    unknown = sorted(set(options) - known)
     if unknown:
-        raise ValueError(f"lines.{line}: unknown option(s) {unknown}; use crops, prior, C, views")
+        raise ValueError(
+            f"lines.{line}: unknown option(s) {unknown}; use {', '.join(sorted(known))}"
+        )
     return {
         "crops": int(options.get("crops", 1)),
         "prior": bool(options.get("prior", False)),
         "C": None if options.get("C") is None else float(options["C"]),
         "views": int(options.get("views", 1)),
+        "test_views": int(options.get("test_views", 1)),
     }
 
 
@@ -473,10 +478,15 @@ def set_metrics(
     heads): damage accuracy / ROC-AUC / calibration; macro-F1 over the six classes when every
     photo is typed; type accuracy of damaged photos; damage accuracy per defect folder."""
     line = estimator.line(product_line)
-    crops = store.line_features(estimator, photo_set, line.crops) if line is not None else None
-    proba = estimator.predict_proba_features(
-        store.features(estimator, photo_set), product_line, crops
-    )
+    if line is not None and line.test_views > 1:
+        # scored as served: the mean over the line's turned/mirrored copies
+        features, crops = store.view_features(estimator, photo_set, line.test_views, line.crops)
+        proba = estimator.predict_proba_views(features, line.test_views, product_line, crops)
+    else:
+        crops = store.line_features(estimator, photo_set, line.crops) if line else None
+        proba = estimator.predict_proba_features(
+            store.features(estimator, photo_set), product_line, crops
+        )
     labels = photo_set.frame["label"].astype(str).to_numpy()
     truth_damaged = labels != DamageType.NONE.value
     metrics = binary_metrics(truth_damaged, 1.0 - proba[:, 0], name)

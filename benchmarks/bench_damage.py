@@ -4,7 +4,9 @@ model) with ONNX Runtime, beside eager PyTorch, in the same run; and batch throu
 Photos are simulated return photos (256x256 JPEG, the renderer's output) plus, to show the
 draft-mode decode, phone-sized 3000x4000 JPEGs. The model is a `DamageClassifier` with the
 production parameters fitted on a few renders (speed does not depend on the heads' quality).
-Medians over repeats, because the machine is shared and noisy.
+Medians over repeats, because the machine is shared and noisy. The served path is timed with
+the general heads and, below it, with product-line heads that read 2x2 crops (5 encoder passes
+per photo: the renders' line) and crops over 4 turned/mirrored copies (20 passes: the tiles').
 
     python benchmarks/bench_damage.py [--photos 256] [--single 100] [--repeats 3] [--threads 2]
 """
@@ -79,9 +81,15 @@ def main() -> None:
     eager = DamageClassifier(**params, backend="torch").fit(train, labels)
     with tempfile.TemporaryDirectory() as tmp:
         served = DamageClassifier.load(eager.save(Path(tmp) / "damage"))
+        # product-line heads as the full profile fits them: renders (2x2 crops) and tiles
+        # (2x2 crops, answered over 4 turned/mirrored copies)
+        served.fit_line("crops", train, labels, crops=2)
+        served.fit_line("tiles", train, labels, crops=2, views=4, test_views=4)
         paths: dict[str, Callable[[Sequence[bytes]], object]] = {
             "eager torch": eager.assess,
             "onnx runtime (served)": served.assess,
+            "  line, 2x2 crops": lambda photos: served.assess(photos, "crops"),
+            "  line, crops x 4 copies": lambda photos: served.assess(photos, "tiles"),
         }
         for assess in paths.values():  # warm up: sessions, first-call allocations
             assess(batch[:32])

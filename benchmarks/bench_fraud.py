@@ -7,6 +7,8 @@ Prints, for a simulated world (default 30k returns, seed 101):
   (median and p95 ms per event over the last `--events` returns of the world, which are held
   out of the state first),
 - the state update alone (median microseconds),
+- a baseline from the same run: rebuilding the state from the history before each event, then
+  scoring it (what a service without incremental aggregates would do per request),
 - re-scoring every customer in batch with `score_customers` (customers/s), median of repeats.
 
     python benchmarks/bench_fraud.py [--returns 30000] [--events 500] [--repeats 3]
@@ -61,6 +63,15 @@ def main() -> None:
         per_event.append((t2 - t0) * 1000)
         per_update.append((t2 - t1) * 1e6)
 
+    # baseline, same run: no incremental state, so every request rebuilds the aggregates
+    # from the history up to the event before scoring it
+    recompute = []
+    for case in cases[: args.repeats]:
+        t0 = time.perf_counter()
+        fresh = CustomerState.from_world(world, until=case.request.requested_at)
+        model.score_case(case, fresh)
+        recompute.append((time.perf_counter() - t0) * 1000)
+
     rates = []
     for _ in range(args.repeats):
         t0 = time.perf_counter()
@@ -75,6 +86,12 @@ def main() -> None:
         f"over {len(per_event)} events"
     )
     print(f"state update alone: median {statistics.median(per_update):.1f} us")
+    ratio = statistics.median(recompute) / statistics.median(per_event)
+    print(
+        f"baseline, recompute the state per request then score: median "
+        f"{statistics.median(recompute):,.0f} ms over {len(recompute)} events "
+        f"({ratio:,.0f}x the incremental path)"
+    )
     print(
         f"batch re-score of all customers: {statistics.median(rates):,.0f} customers/s "
         f"(median of {args.repeats})"

@@ -20,6 +20,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -112,16 +113,27 @@ class BaseDetector(BaseEstimator):
 
 
 class ECODDetector(BaseDetector):
-    """Empirical-CDF outlier detection (ECOD-style): sums -log tail probabilities per feature.
+    """Empirical-CDF outlier detection (ECOD-style): -log tail probabilities per feature.
 
     Each feature has a suspicious tail (`directions`: +1 high, -1 low, 0 both); a value's tail
-    probability is read off the training data's empirical distribution. No labels, no
-    parameters to tune, and each feature's share of the score says why a row is unusual.
+    probability is read off the training data's empirical distribution. No labels, and each
+    feature's share of the score says why a row is unusual. `aggregate="sum"` (ECOD's own)
+    adds the features' tail scores; `"max"` keeps the strongest one, for features that each
+    carry a different pattern and are correlated enough that a sum rewards being moderately
+    high on all of them.
     """
 
-    def __init__(self, contamination: float = 0.01, directions: Sequence[int] | None = None):
+    def __init__(
+        self,
+        contamination: float = 0.01,
+        directions: Sequence[int] | None = None,
+        aggregate: str = "sum",
+    ) -> None:
         super().__init__(contamination)
+        if aggregate not in ("sum", "max"):
+            raise ValueError(f"aggregate must be 'sum' or 'max', got {aggregate!r}")
         self.directions = directions
+        self.aggregate = aggregate
 
     def fit(self, X: Any, y: Any = None) -> ECODDetector:
         """Remember each feature's sorted training values."""
@@ -161,8 +173,11 @@ class ECODDetector(BaseDetector):
         return out
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """Sum of the per-feature tail scores."""
-        return self.tail_scores(X).sum(axis=1)
+        """Sum (or maximum, see `aggregate`) of the per-feature tail scores."""
+        tails = self.tail_scores(X)
+        if getattr(self, "aggregate", "sum") == "max":  # detectors pickled before the option
+            return tails.max(axis=1)
+        return tails.sum(axis=1)
 
 
 class IsolationForestDetector(BaseDetector):
@@ -627,14 +642,23 @@ def features_frame(state: CustomerState, customer_ids: Sequence[str]) -> pd.Data
                         columns=list(CUSTOMER_FEATURES))  # fmt: skip
 
 
-def score_inspectors(state: CustomerState, min_concentration: float = 3.0) -> pd.DataFrame:
+def score_inspectors(
+    state: CustomerState, min_concentration: float | None = None, alpha: float = 0.05
+) -> pd.DataFrame:
     """Inspector-level view of the insider pattern, most suspicious first.
 
     For each inspector: cases, share graded new/like-new against the site's other inspectors
     (a binomial z-score: lenient grading), and the customers whose returns pile onto this
     inspector beyond chance (`inspector_concentration` >= `min_concentration`). The score is
     the count of such customers plus the positive leniency z.
+
+    The default threshold grows with the number of customers tested (Bonferroni at `alpha`,
+    at least 3): with a fixed z of 3, a world of 36,000 customers has hundreds of chance
+    concentrations, spread over every inspector, that bury an insider's few accomplices.
     """
+    if min_concentration is None:
+        tested = max(len(state.inspector_counts), 1)
+        min_concentration = max(3.0, NormalDist().inv_cdf(1 - alpha / tested))
     rows = []
     for site, staff in state.site_inspectors.items():
         for inspector in staff:

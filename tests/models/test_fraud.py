@@ -58,6 +58,19 @@ def test_unsupervised_detectors_find_planted_outliers(detector) -> None:  # type
     assert set(detector.predict(X)) <= {0, 1}
 
 
+def test_ecod_max_keeps_the_strongest_tail_where_the_sum_rewards_being_high_everywhere() -> None:
+    rng = np.random.default_rng(3)
+    X = rng.uniform(0, 1, (500, 4))
+    X[0] = [0.9, 0.9, 0.9, 0.9]  # somewhat high on every feature
+    X[1] = [0.2, 0.3, 5.0, 0.4]  # far out on one
+    total = ECODDetector(directions=[1] * 4).fit(X).decision_function(X)
+    strongest = ECODDetector(directions=[1] * 4, aggregate="max").fit(X).decision_function(X)
+    assert total[0] > total[1]
+    assert strongest[1] > strongest[0] and strongest[1] == strongest.max()
+    with pytest.raises(ValueError, match="aggregate"):
+        ECODDetector(aggregate="mean")
+
+
 def test_supervised_detector_needs_both_labels_and_ranks_well() -> None:
     X, y = _blobs()
     model = SupervisedDetector(n_estimators=50).fit(X, y)
@@ -143,6 +156,11 @@ def test_insider_inspector_ranks_first(fitted: dict[str, object], world_20k: Wor
     ranking = score_inspectors(state)
     insider = world_20k.inspectors.loc[world_20k.inspectors["is_insider"], "inspector_id"].iloc[0]
     assert ranking["inspector_id"].iloc[0] == insider
+    assert ranking["concentrated_customers"].iloc[0] >= 1
+    # the threshold grows with the customers tested: fewer chance concentrations elsewhere
+    fixed = score_inspectors(state, min_concentration=3.0)
+    others = ranking[ranking["inspector_id"] != insider]["concentrated_customers"].sum()
+    assert others < fixed[fixed["inspector_id"] != insider]["concentrated_customers"].sum()
 
 
 def test_isolation_forest_fast_path_equals_sklearn() -> None:

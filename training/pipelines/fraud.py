@@ -72,7 +72,8 @@ def split_world(sim: World, holdout_days: int, gap_days: int) -> dict[str, Any]:
     """Training state (before the gap), full state, and the held-out population.
 
     Returns `train_state`, `state`, `train_ids` (accounts with an order or return before the
-    training cut), `heldout_ids` (customers with a return in the held-out period), `cut`.
+    training cut), `heldout_ids` (customers with a return in the held-out period), `cut` and
+    `train_cut`.
     """
     end = sim.returns["requested_at"].max()
     cut = end - pd.Timedelta(days=holdout_days)
@@ -92,15 +93,32 @@ def split_world(sim: World, holdout_days: int, gap_days: int) -> dict[str, Any]:
         "train_ids": train_ids,
         "heldout_ids": heldout_ids,
         "cut": cut,
+        "train_cut": train_cut,
     }
 
 
-def eval_frame(sim: World, state: CustomerState, ids: list[str]) -> pd.DataFrame:
-    """Features of `ids` with `segment` and the ground-truth `scenario` columns."""
+def eval_frame(
+    sim: World, state: CustomerState, ids: list[str], until: pd.Timestamp | None = None
+) -> pd.DataFrame:
+    """Features of `ids` with `segment`, the ground-truth `scenario` and `abusive_returns`.
+
+    `abusive_returns` counts the customer's returns that carried the scheme (the world marks
+    each event) up to `until` (default: all; pass the state's cut-off): an abuser with none
+    (`dormant`) has done nothing any detector could see.
+    """
     frame = features_frame(state, ids)
     customers = sim.customers.set_index("customer_id")
     frame["segment"] = customers["segment"].reindex(frame.index).astype(str).to_numpy()
     frame["scenario"] = customers["abuse_scenario"].reindex(frame.index).astype(str).to_numpy()
+    returns = sim.returns
+    if until is not None:
+        returns = returns[returns["requested_at"] < until]
+    abusive = returns[returns["abuse_scenario"].astype(str) != "NONE"]
+    counts = abusive.groupby(abusive["customer_id"].astype(str)).size()
+    frame["abusive_returns"] = counts.reindex(frame.index, fill_value=0).to_numpy(int)
+    frame["dormant"] = (frame["scenario"] != "NONE").to_numpy() & (
+        frame["abusive_returns"].to_numpy() == 0
+    )
     return frame
 
 
@@ -109,7 +127,7 @@ def load_data(params: dict[str, Any], settings: Settings) -> dict[str, Any]:
     p = params["data"]
     sim = world(int(p["returns"]), int(p["world_seed"]))
     split = split_world(sim, int(p["holdout_days"]), int(p["gap_days"]))
-    train = eval_frame(sim, split["train_state"], split["train_ids"])
+    train = eval_frame(sim, split["train_state"], split["train_ids"], until=split["train_cut"])
     labels = sim.customers.set_index("customer_id")["analyst_label"]
     train["label"] = pd.to_numeric(labels.reindex(train.index), errors="coerce").to_numpy(float)
     later = eval_frame(sim, split["state"], split["heldout_ids"])
@@ -170,6 +188,13 @@ def evaluate(estimator: CombinedRiskModel, data: dict[str, Any], top_k: int = 10
         if set_name not in data:
             continue
         frame = data[set_name]
+        # abusers who have not yet returned anything abusive count neither as abusers to find
+        # nor as honest customers (logged as `dormant_abusers`)
+        dormant = (
+            frame["dormant"].to_numpy(bool) if "dormant" in frame else np.zeros(len(frame), bool)
+        )
+        evaluation.metrics[f"{set_name}.dormant_abusers"] = float(dormant.sum())
+        frame = frame[~dormant]
         scenario = frame["scenario"].to_numpy()
         truth = (scenario != "NONE").astype(int)
         risk = estimator.detector_scores(frame[list(CUSTOMER_FEATURES)])["combined"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -141,16 +141,16 @@ class CustomerState:
 
     def __init__(self) -> None:
         self.clock: float = 0.0
-        self.customers: dict[str, dict[str, float]] = {}
-        self.profiles: dict[str, dict[str, Any]] = {}
-        self.order_ids: dict[str, set[str]] = {}
+        self.customers: MutableMapping[str, dict[str, float]] = {}
+        self.profiles: MutableMapping[str, dict[str, Any]] = {}
+        self.order_ids: MutableMapping[str, set[str]] = {}
         self.inspector_counts: dict[str, dict[str, float]] = {}
-        self.site_counts: dict[str, dict[str, float]] = {}
+        self.site_counts: MutableMapping[str, dict[str, float]] = {}
         self.labels: dict[str, bool] = {}
-        self.token_owners: dict[str, list[str]] = {}
-        self.parent: dict[str, str] = {}
-        self.members: dict[str, list[str]] = {}
-        self.skus: dict[str, dict[str, float]] = {}
+        self.token_owners: MutableMapping[str, list[str]] = {}
+        self.parent: MutableMapping[str, str] = {}
+        self.members: MutableMapping[str, list[str]] = {}
+        self.skus: MutableMapping[str, dict[str, float]] = {}
         self.inspectors: dict[str, dict[str, float]] = {}
         self.site_inspectors: dict[str, list[str]] = {}
 
@@ -425,20 +425,23 @@ class CustomerState:
         """
         clone = CustomerState.__new__(CustomerState)
         clone.__dict__.update(self.__dict__)
-        clone.customers = dict(self.customers)
+        # overlays, not copies: a copy of every top-level dict cost O(customers) per request
+        clone.customers = _Overlay(self.customers)
         if customer_id in self.customers:
             clone.customers[customer_id] = dict(self.customers[customer_id])
-        clone.order_ids = dict(self.order_ids)
+        clone.order_ids = _Overlay(self.order_ids)
         clone.order_ids[customer_id] = set(self.order_ids.get(customer_id, set()))
-        clone.site_counts = dict(self.site_counts)
+        clone.site_counts = _Overlay(self.site_counts)
         clone.site_counts[customer_id] = dict(self.site_counts.get(customer_id, {}))
-        clone.skus = dict(self.skus)
+        clone.skus = _Overlay(self.skus)
         if sku in self.skus:
             clone.skus[sku] = dict(self.skus[sku])
-        clone.profiles = dict(self.profiles)
-        clone.token_owners = dict(self.token_owners)
-        clone.parent = dict(self.parent)
-        clone.members = dict(self.members)
+        clone.profiles = _Overlay(self.profiles)
+        if customer_id in self.profiles:
+            clone.profiles[customer_id] = dict(self.profiles[customer_id])
+        clone.token_owners = _Overlay(self.token_owners)
+        clone.parent = _Overlay(self.parent)
+        clone.members = _Overlay(self.members)
         return clone
 
     # ------------------------------------------------------------------ building and saving
@@ -596,3 +599,47 @@ def ingest_events(state: CustomerState, events: Iterable[ReturnEvent]) -> Custom
     for event in events:
         state.update(event)
     return state
+
+
+class _Overlay(MutableMapping[str, Any]):
+    """A dict view that records writes and deletions in front of a base it never changes.
+
+    Reads fall through to the base unless the key was written or deleted here. Values are
+    shared with the base, as in a shallow copy (`copy_for` copies what an update mutates).
+    """
+
+    def __init__(self, base: Mapping[str, Any]) -> None:
+        self._base = base
+        self._front: dict[str, Any] = {}
+        self._deleted: set[str] = set()
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self._front:
+            return self._front[key]
+        if key in self._deleted:
+            raise KeyError(key)
+        return self._base[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._front[key] = value
+        self._deleted.discard(key)
+
+    def __delitem__(self, key: str) -> None:
+        if key not in self:
+            raise KeyError(key)
+        self._front.pop(key, None)
+        self._deleted.add(key)
+
+    def __contains__(self, key: object) -> bool:
+        if key in self._front:
+            return True
+        return key not in self._deleted and key in self._base
+
+    def __iter__(self) -> Iterator[str]:
+        for key in self._base:
+            if key not in self._deleted and key not in self._front:
+                yield key
+        yield from self._front
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)

@@ -219,19 +219,73 @@ class IsolationForestDetector(BaseDetector):
 
         matrix = np.ascontiguousarray(_as_matrix(X, self.n_features_in_), dtype=np.float32)
         forest = self.forest_
-        depths = np.zeros(len(matrix))
-        for i, (tree, features) in enumerate(
-            zip(forest.estimators_, forest.estimators_features_, strict=True)
-        ):
-            subset = matrix if forest._max_features == matrix.shape[1] else matrix[:, features]
-            leaves = tree.tree_.apply(np.ascontiguousarray(subset))
-            depths += (
-                forest._decision_path_lengths[i][leaves]
-                + forest._average_path_length_per_tree[i][leaves]
-                - 1.0
-            )
+        if len(matrix) <= SMALL_BATCH:
+            depths = self._walk_all_trees(matrix)
+        else:
+            depths = np.zeros(len(matrix))
+            for i, (tree, features) in enumerate(
+                zip(forest.estimators_, forest.estimators_features_, strict=True)
+            ):
+                subset = matrix if forest._max_features == matrix.shape[1] else matrix[:, features]
+                leaves = tree.tree_.apply(np.ascontiguousarray(subset))
+                depths += (
+                    forest._decision_path_lengths[i][leaves]
+                    + forest._average_path_length_per_tree[i][leaves]
+                    - 1.0
+                )
         denominator = len(forest.estimators_) * _average_path_length([forest._max_samples])
         return np.asarray(2 ** (-depths / denominator), dtype=float)
+
+    def _walk_all_trees(self, matrix: np.ndarray) -> np.ndarray:
+        """Path lengths summed over the trees, walking every tree at once (a few numpy steps
+        per level instead of one call per tree: ~2 ms -> ~0.2 ms for one row)."""
+        flat = getattr(self, "flat_", None)
+        if flat is None:
+            flat = self.flat_ = _flatten_forest(self.forest_)
+        nodes = np.broadcast_to(flat["roots"], (len(matrix), len(flat["roots"])))
+        for _ in range(flat["depth"]):
+            values = np.take_along_axis(matrix, flat["feature"][nodes], axis=1)
+            nodes = np.where(
+                values <= flat["threshold"][nodes], flat["left"][nodes], flat["right"][nodes]
+            )
+        return np.asarray(flat["value"][nodes].sum(axis=1), dtype=float)
+
+
+SMALL_BATCH = 256
+"""Up to this many rows the isolation forest walks all its trees at once (serving sizes)."""
+
+
+def _flatten_forest(forest: Any) -> dict[str, Any]:
+    """Every tree's nodes in shared arrays: global feature index, threshold, children (a leaf
+    points to itself, so walking `depth` levels always ends on the row's leaf) and the leaf's
+    path length as sklearn's `score_samples` counts it."""
+    left, right, feature, threshold, value, roots = [], [], [], [], [], []
+    offset, depth = 0, 0
+    for i, (tree, features) in enumerate(
+        zip(forest.estimators_, forest.estimators_features_, strict=True)
+    ):
+        t = tree.tree_
+        own = np.arange(t.node_count)
+        leaf = t.children_left == -1
+        left.append(np.where(leaf, own, t.children_left) + offset)
+        right.append(np.where(leaf, own, t.children_right) + offset)
+        feature.append(np.where(leaf, 0, np.asarray(features)[np.maximum(t.feature, 0)]))
+        threshold.append(np.where(leaf, np.inf, t.threshold))
+        value.append(
+            forest._decision_path_lengths[i] + forest._average_path_length_per_tree[i] - 1.0
+        )
+        roots.append(offset)
+        offset += t.node_count
+        depth = max(depth, int(t.max_depth))
+    return {
+        "left": np.concatenate(left),
+        "right": np.concatenate(right),
+        "feature": np.concatenate(feature).astype(np.intp),
+        "threshold": np.concatenate(threshold),
+        "value": np.concatenate(value).astype(float),
+        "roots": np.asarray(roots, dtype=np.intp),
+        "depth": depth,
+    }
 
 
 class SupervisedDetector(BaseDetector):
@@ -444,7 +498,10 @@ class CombinedRiskModel(BaseEstimator):
             "ecod": self.ecod_.predict_proba(matrix)[:, 1],
             "iforest": self.iforest_.predict_proba(matrix)[:, 1],
         }
-        combined = self.stacker_.predict_proba(self._stack_from(ranks, sup))[:, 1]
+        # the binary logistic stacker by hand: sklearn's input checks cost more than the sum
+        stacker = self.stacker_
+        logit = self._stack_from(ranks, sup) @ stacker.coef_[0] + stacker.intercept_[0]
+        combined = 1 / (1 + np.exp(-np.clip(logit, -30, 30)))
         return {
             **ranks,
             "supervised": 1 / (1 + np.exp(-np.clip(sup, -30, 30))),

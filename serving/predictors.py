@@ -25,7 +25,7 @@ import pandas as pd
 from features.codes import ClaimType, Disposition, ReasonCode
 from features.schema import MAX_PHOTO_BYTES, Photo, ReturnCase
 from models.postings import load_postings
-from models.pyfunc import reason_frame
+from models.pyfunc import TOP_K
 from models.versions import version_mismatches
 from serving.config import ServingSettings
 
@@ -214,12 +214,7 @@ class Predictors:
                 # the estimator directly: every class probability, without pyfunc overhead
                 proba = np.asarray(self._reason_estimator.predict_proba([note]), dtype=float)
                 classes = [str(c) for c in self._reason_estimator.classes_]
-                result = reason_frame(
-                    proba, classes, pd.DataFrame({"customer_reason_code": [customer_reason_code]})
-                )
-                prediction = _reason_prediction(result, customer_reason_code)
-                probabilities = {c: float(p) for c, p in zip(classes, proba[0], strict=True)}
-                return ModelCall(replace(prediction, probabilities=probabilities))
+                return ModelCall(_reason_from_proba(proba[0], classes, customer_reason_code))
             frame = pd.DataFrame(
                 {"text": [note], "customer_reason_code": [customer_reason_code.value]}
             )
@@ -463,6 +458,26 @@ def _estimator_of(model: Any | None) -> Any | None:
 
 def _error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:300]
+
+
+def _reason_from_proba(
+    proba: np.ndarray, classes: list[str], customer: ReasonCode
+) -> ReasonPrediction:
+    """One note's class probabilities as a checked `ReasonPrediction`: the pyfunc's answer
+    (`reason_frame`: code, confidence, top-k rounded to 4 places) without building frames,
+    which cost more than the classifier's head on a single note."""
+    order = np.argsort(-proba, kind="stable")[:TOP_K]
+    code = ReasonCode(classes[int(order[0])])
+    confidence = float(proba[order[0]])
+    if not math.isfinite(confidence) or not 0.0 <= confidence <= 1.0:
+        raise ValueError(f"confidence {confidence!r} is not a probability")
+    alternatives = [
+        (ReasonCode(classes[int(j)]), round(float(proba[j]), 4))
+        for j in order[1:]
+        if math.isfinite(float(proba[j])) and 0.0 <= float(proba[j]) <= 1.0
+    ]
+    probabilities = {c: float(p) for c, p in zip(classes, proba, strict=True)}
+    return ReasonPrediction(code, confidence, alternatives, code != customer, probabilities)
 
 
 def _reason_prediction(result: Any, customer: ReasonCode) -> ReasonPrediction:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -98,6 +99,33 @@ def test_update_from_case_and_copy_for_do_not_leak(small_world) -> None:  # type
     assert state.snapshot(customer) == pytest.approx(before, nan_ok=True)
     state.update_from_case(case)
     assert state.snapshot(customer)["returns_count"] == before["returns_count"] + 1
+
+
+def test_a_view_links_accounts_without_touching_the_state() -> None:
+    """`copy_for` views record writes and deletions (a union drops a component's root) in
+    front of the state; the state keeps its graph, profiles and counters."""
+    state = CustomerState()
+    state.add_customer("A", segment="SMB", tokens={"payment_hash": "aa11bb22"})
+    state.add_customer("B", tokens={"payment_hash": "aa11bb22"})
+    state.add_customer("C", tokens={"email_hash": "c3c3c3c3"})
+    state.add_customer("D", tokens={"email_hash": "c3c3c3c3"})
+    assert len(state.members) == 2  # {A, B} and {C, D}
+    before = {
+        name: json.dumps(getattr(state, name), sort_keys=True, default=sorted)
+        for name in ("customers", "profiles", "token_owners", "parent", "members")
+    }
+    view = state.copy_for("C")
+    view.add_customer("C", segment="CONSUMER", tokens={"payment_hash": "aa11bb22"})
+    assert sorted(view.linked_accounts("C")) == ["A", "B", "D"]
+    assert view.profiles["C"]["segment"] == "CONSUMER"
+    assert len(view.members) == len(list(view.members)) == 1  # one root deleted in the view
+    assert state.linked_accounts("C") == ["D"] and state.profiles["C"]["segment"] == "UNKNOWN"
+    after = {
+        name: json.dumps(getattr(state, name), sort_keys=True, default=sorted) for name in before
+    }
+    assert after == before
+    with pytest.raises(KeyError):
+        del view.members["nobody"]
 
 
 def test_bad_events_are_refused() -> None:

@@ -11,6 +11,7 @@ import pytest
 from features.customer_state import CustomerState
 from features.fraud import CUSTOMER_FEATURES
 from models.fraud import (
+    SMALL_BATCH,
     CombinedRiskModel,
     ECODDetector,
     IsolationForestDetector,
@@ -166,8 +167,16 @@ def test_insider_inspector_ranks_first(fitted: dict[str, object], world_20k: Wor
 def test_isolation_forest_fast_path_equals_sklearn() -> None:
     X, _ = _blobs()
     detector = IsolationForestDetector(n_estimators=30).fit(X)
+    expected = -detector.forest_.score_samples(X)
+    assert len(X) > SMALL_BATCH  # one call per tree
+    np.testing.assert_allclose(detector.decision_function(X), expected, rtol=1e-12)
+    # serving sizes walk all the trees at once: the same scores, row by row and in a batch
+    np.testing.assert_allclose(detector.decision_function(X[:100]), expected[:100], rtol=1e-12)
+    for i in (0, 5, 50, 399):
+        np.testing.assert_allclose(detector.decision_function(X[i : i + 1]), expected[i : i + 1])
+    ties = np.round(X[:64], 1)  # values on split thresholds go left, as in sklearn
     np.testing.assert_allclose(
-        detector.decision_function(X), -detector.forest_.score_samples(X), rtol=1e-12
+        detector.decision_function(ties), -detector.forest_.score_samples(ties), rtol=1e-12
     )
 
 
@@ -195,3 +204,22 @@ def test_score_case_for_an_unknown_customer_leaves_the_state_alone(
     after = (len(state.customers), len(state.profiles), len(state.token_owners), len(state.parent))
     assert after == sizes
     assert new not in state.linked_accounts(str(world_20k.returns["customer_id"].iloc[0]))
+
+
+def test_combined_risk_is_the_stackers_own_probability(fitted: dict[str, object]) -> None:
+    model = fitted["model"]
+    assert isinstance(model, CombinedRiskModel)
+    frame = fitted["frame"]
+    assert isinstance(frame, pd.DataFrame)
+    head = frame.head(200)
+    matrix = head.to_numpy(float)
+    ranks = {
+        "ecod": model.ecod_.predict_proba(matrix)[:, 1],
+        "iforest": model.iforest_.predict_proba(matrix)[:, 1],
+    }
+    stack = model._stack_from(ranks, model.supervised_.decision_function(matrix))
+    np.testing.assert_allclose(
+        model.detector_scores(head)["combined"],
+        model.stacker_.predict_proba(stack)[:, 1],
+        rtol=1e-9,
+    )

@@ -230,3 +230,32 @@ def test_a_restarted_service_replays_triaged_returns_into_the_customer_state(
         predictors = restarted.app.state.service.predictors  # type: ignore[attr-defined]
         assert predictors.customer_history(customer) == seen
         assert seen["returns_count"] >= 1
+
+
+def test_single_note_fast_path_answers_what_the_pyfunc_frame_answers() -> None:
+    """The service reads one note's probabilities directly; the answer equals the reason
+    pyfunc's output frame (code, confidence, top-k alternatives, disagreement)."""
+    import numpy as np
+    import pandas as pd
+
+    from features.codes import ReasonCode
+    from models.pyfunc import reason_frame
+    from serving.predictors import _reason_from_proba, _reason_prediction
+
+    classes = [c.value for c in ReasonCode]
+    rng = np.random.default_rng(0)
+    for i in range(50):
+        proba = rng.dirichlet(np.full(len(classes), 0.3))
+        picked = ReasonCode(classes[i % len(classes)])
+        frame = reason_frame(
+            proba[None, :], classes, pd.DataFrame({"customer_reason_code": [picked.value]})
+        )
+        expected = _reason_prediction(frame, picked)
+        got = _reason_from_proba(proba, classes, picked)
+        assert (got.code, got.confidence, got.disagrees_with_customer) == (
+            expected.code,
+            expected.confidence,
+            expected.disagrees_with_customer,
+        )
+        assert got.alternatives == expected.alternatives
+        assert got.probabilities == dict(zip(classes, proba.tolist(), strict=True))

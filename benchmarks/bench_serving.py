@@ -193,7 +193,7 @@ def main() -> None:
     parser.add_argument("--sustain-p99-ms", type=float, default=500.0)
     parser.add_argument(
         "--ramp",
-        default="50,100,125,150,200,250,300,400",
+        default="10,20,30,40,50,60,80,100,125,150,200,300",
         help="offered rates for the sustained search",
     )
     args = parser.parse_args()

@@ -64,6 +64,20 @@ TOP_REASONS = 3
 # --------------------------------------------------------------------------- cost model
 
 
+VALUE_INPUTS = (
+    "unit_price",
+    "unit_cost",
+    "quantity",
+    "refurbishable",
+    "vendor_return_agreement",
+    "regulated",
+    "in_warranty",
+    "expired",
+    "category",
+)
+"""The feature columns `CostModel.values` reads."""
+
+
 @dataclass(frozen=True)
 class CostModel:
     """Recovery value of each disposition given the true condition (config: recovery.yml)."""
@@ -171,9 +185,16 @@ class CostModel:
         return out * quantity[:, None]
 
     def value_table(self, frame: Any) -> np.ndarray:
-        """Recovery values for every possible condition: shape (n, len(CONDITIONS), 6)."""
+        """Recovery values for every possible condition: shape (n, len(CONDITIONS), 6).
+
+        One `values` call over every row repeated once per condition (one call per condition
+        cost five times the fixed numpy overhead, which dominates for a single case)."""
         n = len(np.asarray(frame["unit_price"]))
-        return np.stack([self.values(frame, [c] * n) for c in CONDITIONS], axis=1)
+        repeated = {
+            name: np.repeat(np.asarray(frame[name]), len(CONDITIONS)) for name in VALUE_INPUTS
+        }
+        values = self.values(repeated, np.tile(np.asarray(CONDITIONS, dtype=object), n))
+        return values.reshape(n, len(CONDITIONS), len(DISPOSITIONS))
 
     def expected_values(self, frame: Any, condition_proba: np.ndarray) -> np.ndarray:
         """Expected recovery value of each disposition, (n, 6), given P(condition) (n, 5)."""

@@ -301,3 +301,28 @@ def test_postings_for_every_disposition() -> None:
                 if d != "SCRAP"
             )
         )
+
+
+def test_value_table_equals_the_values_of_each_condition() -> None:
+    from features.disposition import CONDITIONS
+
+    rng = np.random.default_rng(4)
+    n = 40
+    frame = pd.DataFrame(
+        {
+            "unit_price": rng.uniform(1, 500, n),
+            "unit_cost": rng.uniform(1, 300, n),
+            "quantity": rng.integers(1, 5, n).astype(float),
+            "refurbishable": rng.integers(0, 2, n).astype(float),
+            "vendor_return_agreement": rng.integers(0, 2, n).astype(float),
+            "regulated": rng.integers(0, 2, n).astype(float),
+            "in_warranty": np.where(rng.random(n) < 0.2, np.nan, rng.integers(0, 2, n)),
+            "expired": np.where(rng.random(n) < 0.2, np.nan, rng.integers(0, 2, n)),
+            "category": rng.choice(["electronics", "food_service", "medical_supplies"], n),
+        }
+    )
+    cost = load_cost_model()
+    table = cost.value_table(frame)
+    assert table.shape == (n, len(CONDITIONS), 6)
+    for c, condition in enumerate(CONDITIONS):
+        np.testing.assert_array_equal(table[:, c, :], cost.values(frame, [condition] * n))

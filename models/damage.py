@@ -444,7 +444,7 @@ class DamageClassifier:
 
     def _general_logit(self, selected: NDArray[np.float32]) -> NDArray[np.float64]:
         """The general damage head's log-odds of (selected) features, clipped."""
-        p = self.damage_head_.predict_proba(self.scaler_.transform(selected))[:, 1]
+        p = _head_proba(self.damage_head_, _scale(self.scaler_, selected))[:, 1]
         p = np.clip(p, 1e-4, 1.0 - 1e-4)
         return np.log(p / (1.0 - p))
 
@@ -610,20 +610,20 @@ class DamageClassifier:
         line = self.line(product_line)
         # a few photos make small matrix products: waking BLAS threads costs more than it saves
         with _blas_threads(1 if len(selected) < 64 else None):
-            scaled = self.scaler_.transform(selected)
-            p_damage = self.damage_head_.predict_proba(scaled)[:, 1]
+            scaled = _scale(self.scaler_, selected)
+            p_damage = _head_proba(self.damage_head_, scaled)[:, 1]
             if self.type_head_ is None:
                 given[:, columns] = 1.0 / len(columns)
             else:
-                given[:, columns] = self.type_head_.predict_proba(scaled)
+                given[:, columns] = _head_proba(self.type_head_, scaled)
             if line is not None:
                 inputs = self._line_inputs(line, features, crop_features, line.crops, line.prior)
-                line_scaled = line.scaler.transform(inputs)
-                p_damage = line.damage_head.predict_proba(line_scaled)[:, 1]
+                line_scaled = _scale(line.scaler, inputs)
+                p_damage = _head_proba(line.damage_head, line_scaled)[:, 1]
                 if line.type_head is not None:
                     given[:] = 0.0
                     line_columns = [DAMAGE_TYPES.index(c) for c in line.type_classes]
-                    given[:, line_columns] = line.type_head.predict_proba(line_scaled)
+                    given[:, line_columns] = _head_proba(line.type_head, line_scaled)
                 if line.class_prior is not None:
                     p_damage, given = _shift_prior(p_damage, given, line.class_prior)
         proba = np.empty((len(scaled), len(CLASSES)))
@@ -940,3 +940,78 @@ def _grouped_folds(
 
     splitter = StratifiedGroupKFold(n_splits=max(2, n_splits), shuffle=True, random_state=0)
     return list(splitter.split(np.zeros(len(labels)), labels, groups))
+
+
+# -- serving-speed heads ----------------------------------------------------------------------
+# scikit-learn checks its inputs on every call (~1 ms each, ~10 ms a photo over the calibrated
+# ensemble's folds); for one photo that is most of the head's cost. These compute the same
+# numbers for the fitted types used here, and fall back to scikit-learn for any other.
+
+
+def _scale(scaler: Any, X: NDArray[Any]) -> NDArray[Any]:
+    """`StandardScaler.transform`, in the same order of float operations."""
+    from sklearn.preprocessing import StandardScaler
+
+    if type(scaler) is not StandardScaler or scaler.mean_ is None or scaler.scale_ is None:
+        return np.asarray(scaler.transform(X))
+    out = np.array(X, dtype=X.dtype if X.dtype in (np.float32, np.float64) else np.float64)
+    out -= scaler.mean_.astype(out.dtype)
+    out /= scaler.scale_.astype(out.dtype)
+    return out
+
+
+def _direct_proba(model: Any, X: NDArray[Any]) -> NDArray[np.float64] | None:
+    """`predict_proba` of a logistic regression (binary: expit, multinomial: softmax) or of an
+    MLP (scikit-learn's own forward pass, without its input checks); None for other types."""
+    from scipy.special import expit, softmax
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+
+    if type(model) is LogisticRegression:
+        scores = X @ model.coef_.T + model.intercept_
+        if len(model.classes_) == 2:
+            p1 = expit(scores[:, 0])
+            return np.column_stack([1.0 - p1, p1])
+        return np.asarray(softmax(scores, axis=1), dtype=np.float64)
+    if type(model) is MLPClassifier:
+        out = model._forward_pass_fast(X, check_input=False)
+        if model.n_outputs_ == 1:
+            out = out.ravel()
+        if out.ndim == 1:
+            return np.vstack([1 - out, out]).T
+        return np.asarray(out)
+    return None
+
+
+def _binary_score(model: Any, X: NDArray[Any]) -> NDArray[np.float64] | None:
+    """What a calibrator of `model` reads: the decision function of a binary logistic
+    regression, else the probability of class 1 (an MLP has no decision function)."""
+    from sklearn.linear_model import LogisticRegression
+
+    if type(model) is LogisticRegression and len(model.classes_) == 2:
+        return np.asarray(X @ model.coef_[0] + model.intercept_[0], dtype=np.float64)
+    proba = _direct_proba(model, X)
+    return None if proba is None or proba.shape[1] != 2 else proba[:, 1]
+
+
+def _head_proba(head: Any, X: NDArray[Any]) -> NDArray[np.float64]:
+    """`head.predict_proba(X)`; directly for the heads `fit` builds (logistic or MLP, alone or
+    in a binary sigmoid-calibrated ensemble), else through scikit-learn."""
+    from scipy.special import expit
+    from sklearn.calibration import CalibratedClassifierCV
+
+    direct = _direct_proba(head, X)
+    if direct is not None:
+        return direct
+    calibrated = type(head) is CalibratedClassifierCV and head.method == "sigmoid"
+    if calibrated and len(head.classes_) == 2:
+        total = np.zeros(len(X))
+        for member in head.calibrated_classifiers_:
+            score = _binary_score(member.estimator, X)
+            if score is None or len(member.calibrators) != 1:
+                return np.asarray(head.predict_proba(X), dtype=np.float64)
+            calibrator = member.calibrators[0]
+            total += expit(-(calibrator.a_ * score + calibrator.b_))
+        p1 = total / len(head.calibrated_classifiers_)
+        return np.column_stack([1.0 - p1, p1])
+    return np.asarray(head.predict_proba(X), dtype=np.float64)

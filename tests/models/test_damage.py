@@ -311,3 +311,34 @@ def test_pipeline_finetunes_on_the_named_training_sets_only() -> None:
     finetune(model, data, messages.append)
     assert model.tuned_state_ and "-tuned-" in model.feature_key
     assert "24 photos" in messages[0] and "epoch 1/1" in messages[-1]
+
+
+@pytest.mark.parametrize("head", ["linear", "mlp"])
+def test_serving_heads_answer_what_scikit_learn_answers(head: str) -> None:
+    """The heads are evaluated without scikit-learn's per-call checks; the numbers are the
+    same (logistic heads directly, anything else through scikit-learn)."""
+    from models.damage import _head_proba, _scale, select_features
+
+    rng = np.random.default_rng(2)
+    features = rng.normal(size=(90, FEATURE_DIM)).astype(np.float32)
+    features[:60] += 0.4
+    labels = ["CRACK_BREAK"] * 20 + ["DENT_DEFORMATION"] * 20 + ["SCRATCH_SCUFF"] * 20
+    labels += ["NONE"] * 30
+    model = DamageClassifier(calibration_folds=3, head=head).fit_features(features, labels)
+    model.fit_line_features("line", features[:60], labels[:30] + ["NONE"] * 30)
+    selected = select_features(features, model.feature_set)
+    for rows in (selected[:1], selected):
+        scaled = _scale(model.scaler_, rows)
+        np.testing.assert_array_equal(scaled, model.scaler_.transform(rows))
+        for fitted_head in (model.damage_head_, model.type_head_):
+            np.testing.assert_allclose(
+                _head_proba(fitted_head, scaled), fitted_head.predict_proba(scaled), rtol=1e-10
+            )
+    line = model.lines_["line"]
+    line_inputs = model._line_inputs(line, features, None, line.crops, line.prior)
+    line_scaled = _scale(line.scaler, line_inputs)
+    np.testing.assert_allclose(
+        _head_proba(line.damage_head, line_scaled),
+        line.damage_head.predict_proba(line.scaler.transform(line_inputs)),
+        rtol=1e-10,
+    )

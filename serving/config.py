@@ -60,6 +60,12 @@ class ServingSettings(Settings):
     max_body_bytes: int = Field(
         default=25 * 1024 * 1024, gt=0, description="Largest request body accepted (413 above)"
     )
+    max_in_flight: int = Field(
+        default=16,
+        ge=1,
+        description="Model requests (triage, components) in progress at once; more are answered "
+        "503 with Retry-After at once, so an overload queues no unbounded wait",
+    )
 
 
 @lru_cache

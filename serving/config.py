@@ -61,7 +61,7 @@ class ServingSettings(Settings):
         default=25 * 1024 * 1024, gt=0, description="Largest request body accepted (413 above)"
     )
     max_in_flight: int = Field(
-        default=16,
+        default=64,
         ge=1,
         description="Model requests (triage, components) in progress at once; more are answered "
         "503 with Retry-After at once, so an overload queues no unbounded wait",

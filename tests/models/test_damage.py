@@ -109,6 +109,24 @@ def test_bad_photo_in_a_batch_raises_image_rejected_naming_it(fitted: DamageClas
         fitted.assess([good, b"not an image at all"])
 
 
+def test_photos_over_several_batches_give_the_same_features_and_name_the_bad_photo(
+    fitted: DamageClassifier, photos: tuple[list[bytes], list[str]]
+) -> None:
+    """Photos spanning several decode/encoder batches get the features they get one at a
+    time; a bad photo is named by its place in the whole list, not in its batch."""
+    jpegs = photos[0][:21]
+    batch_size = fitted.batch_size
+    try:
+        fitted.batch_size = 2  # decoded 8 at a time
+        together = fitted.transform(jpegs)
+        with pytest.raises(ImageRejected, match="photo 13"):
+            fitted.transform([*jpegs[:13], b"not an image", *jpegs[13:]])
+    finally:
+        fitted.batch_size = batch_size
+    alone = np.concatenate([fitted.transform([j]) for j in jpegs])
+    np.testing.assert_allclose(together, alone, rtol=1e-4, atol=1e-4)
+
+
 def test_aggregate_takes_the_worst_photo() -> None:
     clear = PhotoAssessment(0.05, "NONE", {"NONE": 0.95, "CRACK_BREAK": 0.05})
     cracked = PhotoAssessment(
@@ -296,6 +314,55 @@ def test_finetuned_encoder_is_saved_and_served_through_onnx_like_torch(
         model.finetune(jpegs[:3], labels[:2])
     with pytest.raises(ValueError, match="unknown damage label"):
         model.finetune(jpegs[:2], ["NONE", "BROKEN"])
+
+
+def test_tuned_branch_keeps_pretrained_features_and_lines_pick_their_own(
+    photos: tuple[list[bytes], list[str]], tmp_path: Path
+) -> None:
+    """With `finetune_branch`, the encoder computes the pretrained features unchanged and the
+    tuned branch's beside them; the general heads and each line read the set they name, and
+    the saved ONNX graph answers as eager torch."""
+    from models.image_encoder import BRANCH_FEATURE_DIM
+
+    jpegs, labels = photos
+    model = DamageClassifier(
+        image_size=SIZE,
+        num_threads=1,
+        backend="torch",
+        finetune_epochs=1,
+        finetune_from=14,
+        finetune_branch=True,
+    )
+    model.finetune(jpegs[:60], labels[:60])
+    assert "-branch-" in model.feature_key
+    features = model.transform(jpegs[:90])
+    assert features.shape == (90, BRANCH_FEATURE_DIM)
+    plain = DamageClassifier(image_size=SIZE, num_threads=1, backend="torch")
+    pretrained = plain.transform(jpegs[:90])
+    np.testing.assert_allclose(features[:, :FEATURE_DIM], pretrained, rtol=1e-4, atol=1e-4)
+    tuned_final = features[:, FEATURE_DIM:]
+    assert np.abs(tuned_final - pretrained[:, : tuned_final.shape[1]]).max() > 1e-3
+
+    model.fit_features(features, labels[:90])  # general heads: the pretrained "all"
+    model.fit_line_features("renders", features, labels[:90], feature_set="tuned")
+    model.fit_line_features("kept", features, labels[:90])
+    assert model.line("renders").feature_set == "tuned"  # type: ignore[union-attr]
+    held = model.transform(jpegs[150:160])
+    by_line = model.predict_proba_features(held, "renders")
+    assert not np.allclose(by_line, model.predict_proba_features(held, "kept"))
+    # a line on the pretrained features answers as the same line fitted without a branch
+    plain.fit_features(pretrained, labels[:90])
+    plain.fit_line_features("kept", pretrained, labels[:90])
+    np.testing.assert_allclose(
+        model.predict_proba_features(held, "kept"),
+        plain.predict_proba_features(plain.transform(jpegs[150:160]), "kept"),
+        atol=1e-3,
+    )
+    served = DamageClassifier.load(model.save(tmp_path / "branch"))
+    np.testing.assert_allclose(served.predict_proba(jpegs[150:160], "renders"), by_line, atol=1e-4)
+    # the tuned features exist only where a branch does
+    with pytest.raises(ValueError, match="tuned branch"):
+        plain.fit_line_features("renders", pretrained, labels[:90], feature_set="tuned")
 
 
 def test_pipeline_finetunes_on_the_named_training_sets_only() -> None:

@@ -86,12 +86,29 @@ def test_run_is_tracked_gated_and_promoted(
     assert isinstance(estimator, DamageClassifier)
     # the renders are a product line of their own; its figures sit beside the general heads'
     assert "simulated" in estimator.product_lines
+    # the renders' line reads the encoder's fine-tuned branch; the real lines the ImageNet one
+    assert estimator.finetune_branch and "-branch-" in estimator.feature_key
+    assert estimator.line("simulated").feature_set == "tuned"  # type: ignore[union-attr]
+    for real_line in ("casting", "tiles"):
+        if real_line in estimator.product_lines:
+            assert estimator.line(real_line).feature_set == "all"  # type: ignore[union-attr]
     assert "efficientnet.sim_eval.general.macro_f1" in metrics
     line = estimator.assess([photo], product_line="simulated")[0]
     assert 0.0 <= line.damage_probability <= 1.0
     # features were cached for the next run
     cache = Path(env_settings.artifacts_dir) / "cache" / "damage-features"
     assert any(cache.rglob("*.npy"))
+
+
+def test_renders_from_a_pool_are_the_bytes_rendered_in_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from training.pipelines import damage
+    from training.pipelines.damage import render_frame, simulated_photos
+
+    frame = simulated_photos(12, 5, 0.34).head(6)
+    monkeypatch.setattr(damage, "POOL_MIN_PHOTOS", 2)
+    assert render_frame(frame, workers=2) == render_frame(frame, workers=1)
 
 
 @pytest.mark.slow

@@ -24,7 +24,9 @@ is the prior).
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +60,7 @@ LINE_SETS = {
 """Product line -> (its training set, its evaluation set)."""
 REAL_SETS = {CASTING: "casting", TILES: "tiles"}
 CACHE_FOLDER = "cache/damage-features"
+POOL_MIN_PHOTOS = 256  # fewer renders are quicker in-process than through a pool
 
 
 @dataclass
@@ -122,22 +125,27 @@ def simulated_photos(n_photos: int, seed: int, none_share: float | None) -> pd.D
     )
 
 
-def render_frame(frame: pd.DataFrame) -> list[bytes]:
-    """Render the JPEG bytes of each simulated photo spec in `frame`."""
+def render_frame(frame: pd.DataFrame, workers: int | None = None) -> list[bytes]:
+    """Render the JPEG bytes of each simulated photo spec in `frame`, in a process pool of
+    `workers` (default: the CPU count, at most 4) for more than `POOL_MIN_PHOTOS` photos; the
+    bytes do not depend on the pool."""
     from training.simulation.photos import PhotoSpec, render_photo_jpeg
 
-    return [
-        render_photo_jpeg(
-            PhotoSpec(
-                shape=str(row.shape),
-                color=(int(row.color_r), int(row.color_g), int(row.color_b)),
-                damage_type=DamageType(row.label),
-                severity=float(row.severity),
-                seed=int(row.seed),
-            )
+    specs = [
+        PhotoSpec(
+            shape=str(row.shape),
+            color=(int(row.color_r), int(row.color_g), int(row.color_b)),
+            damage_type=DamageType(row.label),
+            severity=float(row.severity),
+            seed=int(row.seed),
         )
         for row in frame.itertuples(index=False)
     ]
+    workers = min(os.cpu_count() or 1, 4) if workers is None else workers
+    if workers < 2 or len(specs) < POOL_MIN_PHOTOS:
+        return [render_photo_jpeg(spec) for spec in specs]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(render_photo_jpeg, specs, chunksize=64))
 
 
 def read_files(frame: pd.DataFrame) -> list[bytes]:
@@ -292,9 +300,9 @@ def training_arrays(
 
 def line_options(params: dict[str, Any], line: str) -> dict[str, Any]:
     """`fit_line_features` options of `line` from `params["lines"]` (crops, prior, C, views,
-    test_views)."""
+    test_views, features: the encoder features the line reads, `feature_set`)."""
     options = dict((params.get("lines") or {}).get(line) or {})
-    known = {"crops", "prior", "C", "views", "test_views"}
+    known = {"crops", "prior", "C", "views", "test_views", "features"}
     unknown = sorted(set(options) - known)
     if unknown:
         raise ValueError(
@@ -306,7 +314,17 @@ def line_options(params: dict[str, Any], line: str) -> dict[str, Any]:
         "C": None if options.get("C") is None else float(options["C"]),
         "views": int(options.get("views", 1)),
         "test_views": int(options.get("test_views", 1)),
+        "feature_set": None if options.get("features") is None else str(options["features"]),
     }
+
+
+def own_features(estimator: DamageClassifier, options: dict[str, Any]) -> dict[str, Any]:
+    """Line options for `estimator`: a line's `features` choose among the ImageNet and the
+    tuned features of an encoder with a tuned branch; an estimator without one (the baseline)
+    has only its own feature set, which its lines read too."""
+    if not estimator.encoder.has_branch:
+        return {**options, "feature_set": None}
+    return options
 
 
 def fit_lines(
@@ -329,7 +347,7 @@ def fit_lines(
         if len(photo_set.frame) < int(params.get("line_min_photos", 100)):
             progress(f"line {line}: {len(photo_set.frame)} photos, too few for heads of its own")
             continue
-        options = line_options(params, line)
+        options = own_features(estimator, line_options(params, line))
         views = options.pop("views")
         progress(f"line {line}: fitting heads on {len(photo_set.frame):,} photos x {views} views")
         features, crop_features = store.view_features(estimator, photo_set, views, options["crops"])
@@ -435,6 +453,7 @@ def fewshot_metrics(estimator: DamageClassifier, data: dict[str, Any]) -> dict[s
     features, labels, weights = training_arrays(estimator, data, exclude="real_casting_train")
     few_features = store.features(estimator, casting_train)[mask]
     options = line_options({"lines": {"fewshot": data["fewshot_line"]}}, "fewshot")
+    options = own_features(estimator, options)
     crops, views = options["crops"], options.pop("views")
     view_features, view_crops = store.view_features(estimator, few, views, crops)
     holdout: PhotoSet = data["real_casting"]

@@ -161,12 +161,18 @@ class MiniLMEncoder:
         return self._session
 
     # -- export --------------------------------------------------------------------------------
-    def export_onnx(self, path: Path, quantize: bool = False, opset: int = 17) -> Path:
+    def export_onnx(
+        self, path: Path, quantize: bool = False, opset: int = 17, fuse: bool = True
+    ) -> Path:
         """Export encoder + mean pooling + L2 norm to ONNX at `path`; returns `path`.
 
         Inputs `input_ids` and `attention_mask` (int64, dynamic batch and sequence axes); output
-        `embedding` (batch, 384). `quantize` applies ONNX Runtime dynamic int8 quantisation of
-        the weights, per channel (about 4x smaller, faster on CPU, cosine ~0.99 to fp32).
+        `embedding` (batch, 384). `fuse` rewrites the graph with ONNX Runtime's transformer
+        fusions (one Attention op per layer, SkipLayerNormalization, BiasGelu; one int8 note,
+        2 threads, same-run medians: 5.3 -> 4.1 ms in one run, 1.91 -> 1.80 ms on shorter
+        notes in another; cosine to torch unchanged). `quantize` then applies dynamic int8
+        quantisation of the weights, per channel (about 4x smaller, faster on CPU, cosine
+        ~0.99 to fp32).
         """
         import torch
 
@@ -192,7 +198,7 @@ class MiniLMEncoder:
 
         wrapped = _Pooled(model).eval()
         sample = self.tokenizer(["a sample note", "another"], padding=True, return_tensors="pt")
-        fp32_path = path.with_suffix(".fp32.onnx") if quantize else path
+        fp32_path = path.with_suffix(".fp32.onnx") if quantize or fuse else path
         with torch.no_grad():
             torch.onnx.export(
                 wrapped,
@@ -209,12 +215,33 @@ class MiniLMEncoder:
                 do_constant_folding=True,
                 dynamo=False,
             )
+        if fuse:
+            from onnxruntime.transformers.optimizer import optimize_model
+
+            config = model.config
+            fused = optimize_model(
+                str(fp32_path),
+                model_type="bert",
+                num_heads=int(config.num_attention_heads),
+                hidden_size=int(config.hidden_size),
+                opt_level=1,
+            )
+            fused_path = path.with_suffix(".fused.onnx") if quantize else path
+            fused.save_model_to_file(str(fused_path))
+            fp32_path.unlink()
+            fp32_path = fused_path
         if quantize:
+            import onnx
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
-            # per-channel scales keep embeddings within ~0.99 cosine of fp32 (per-tensor: ~0.95)
+            # per-channel scales keep embeddings within ~0.99 cosine of fp32 (per-tensor: ~0.95);
+            # the fused ops' outputs have no inferred type: they are float
             quantize_dynamic(
-                str(fp32_path), str(path), weight_type=QuantType.QInt8, per_channel=True
+                str(fp32_path),
+                str(path),
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+                extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
             )
             fp32_path.unlink()
         return path

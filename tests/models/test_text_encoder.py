@@ -44,6 +44,15 @@ def test_onnx_fp32_equals_torch(exported: dict[str, Path], torch_embeddings: np.
     np.testing.assert_allclose(onnx, torch_embeddings, atol=1e-4)
 
 
+def test_exported_graphs_use_the_fused_transformer_ops(exported: dict[str, Path]) -> None:
+    import onnx
+
+    for path in exported.values():
+        ops = [node.op_type for node in onnx.load(str(path)).graph.node]
+        attention = ops.count("Attention") + ops.count("QAttention")  # int8: quantised
+        assert attention == 6 and "SkipLayerNormalization" in ops
+
+
 def test_onnx_int8_close_to_fp32(exported: dict[str, Path], torch_embeddings: np.ndarray) -> None:
     int8 = MiniLMEncoder(backend="onnx", onnx_path=exported["int8"], cache_size=0).encode(TEXTS)
     cosine = (int8 * torch_embeddings).sum(axis=1)

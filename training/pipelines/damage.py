@@ -129,18 +129,9 @@ def render_frame(frame: pd.DataFrame, workers: int | None = None) -> list[bytes]
     """Render the JPEG bytes of each simulated photo spec in `frame`, in a process pool of
     `workers` (default: the CPU count, at most 4) for more than `POOL_MIN_PHOTOS` photos; the
     bytes do not depend on the pool."""
-    from training.simulation.photos import PhotoSpec, render_photo_jpeg
+    from training.simulation.photos import render_photo_jpeg, specs_from_rows
 
-    specs = [
-        PhotoSpec(
-            shape=str(row.shape),
-            color=(int(row.color_r), int(row.color_g), int(row.color_b)),
-            damage_type=DamageType(row.label),
-            severity=float(row.severity),
-            seed=int(row.seed),
-        )
-        for row in frame.itertuples(index=False)
-    ]
+    specs = specs_from_rows(frame.itertuples(index=False), label_column="label")
     workers = min(os.cpu_count() or 1, 4) if workers is None else workers
     if workers < 2 or len(specs) < POOL_MIN_PHOTOS:
         return [render_photo_jpeg(spec) for spec in specs]

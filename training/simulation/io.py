@@ -10,7 +10,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from features.codes import DamageType
 from training.simulation.world import World
 
 MANIFEST = "manifest.json"
@@ -45,19 +44,10 @@ def render_world_photos(world: World, out: Path, *, workers: int = 2) -> None:
     """Render the photos planned in `world.photos` as JPEG files under `out` (their `path`)."""
     if not len(world.photos):
         return
-    from training.simulation.photos import PhotoSpec, render_photos
+    from training.simulation.photos import render_photos, specs_from_rows
 
     (out / "photos").mkdir(parents=True, exist_ok=True)
-    specs = [
-        PhotoSpec(
-            shape=str(row.shape),
-            color=(int(row.color_r), int(row.color_g), int(row.color_b)),
-            damage_type=DamageType(row.damage_type),
-            severity=float(row.severity),
-            seed=int(row.seed),
-        )
-        for row in world.photos.itertuples(index=False)
-    ]
+    specs = specs_from_rows(world.photos.itertuples(index=False))
     render_photos(specs, [out / p for p in world.photos["path"]], workers=workers)
 
 

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -70,6 +71,21 @@ class PhotoSpec:
             raise ValueError(f"color must be an RGB triple in 0..255, got {self.color!r}")
         if not 0.0 <= self.severity <= 1.0:
             raise ValueError(f"severity must be in 0..1, got {self.severity!r}")
+
+
+def specs_from_rows(rows: Iterable[Any], label_column: str = "damage_type") -> list[PhotoSpec]:
+    """Photo specs from table rows (`DataFrame.itertuples()`) with the columns shape, color_r,
+    color_g, color_b, severity, seed and the damage type in `label_column`."""
+    return [
+        PhotoSpec(
+            shape=str(row.shape),
+            color=(int(row.color_r), int(row.color_g), int(row.color_b)),
+            damage_type=DamageType(getattr(row, label_column)),
+            severity=float(row.severity),
+            seed=int(row.seed),
+        )
+        for row in rows
+    ]
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,9 @@ model) with ONNX Runtime, beside eager PyTorch, in the same run; and batch throu
 
 Photos are simulated return photos (256x256 JPEG, the renderer's output) plus, to show the
 draft-mode decode, phone-sized 3000x4000 JPEGs. The model is a `DamageClassifier` with the
-production parameters (a fine-tuned branch beside the ImageNet stages, one epoch on a few
-renders: speed does not depend on the heads' quality or on how long the branch was tuned).
+production parameters from `training/conf/damage.yml` (a fine-tuned branch beside the ImageNet
+stages, tuned here for one epoch on a few renders: speed does not depend on the heads' quality
+or on how long the branch was tuned).
 Medians over repeats, because the machine is shared and noisy. The served path is timed with
 the general heads (the renders' line reads the same single pass), beside the same model without
 the tuned branch, and with the tiles' product-line heads (2x2 crops over 4 turned/mirrored
@@ -56,6 +57,7 @@ def main() -> None:
 
     from features.codes import DamageType
     from models.damage import DamageClassifier
+    from training.pipelines.runner import load_params
     from training.simulation.photos import SHAPES, PhotoSpec, render_photo_jpeg
 
     torch.set_num_threads(args.threads)
@@ -80,10 +82,13 @@ def main() -> None:
         big.append(buffer.getvalue())
 
     labels = [s.damage_type.value for s in specs[:120]]
-    params = {"image_size": args.image_size, "num_threads": args.threads, "head": "mlp"}
-    branch: dict[str, Any] = {"finetune_epochs": 1, "finetune_branch": True, "feature_set": "both"}
-    eager = DamageClassifier(**params, **branch, backend="torch").fit(train, labels)
-    plain = DamageClassifier(**params).fit(train, labels)
+    # the production candidate's parameters (tuned branch from the same block, same feature
+    # set), its branch tuned for one epoch only
+    candidate: dict[str, Any] = load_params("damage", "full")["efficientnet"]
+    params = {**candidate, "image_size": args.image_size, "num_threads": args.threads}
+    eager = DamageClassifier(**{**params, "finetune_epochs": 1}, backend="torch").fit(train, labels)
+    plain = DamageClassifier(**{**params, "finetune_epochs": 0, "feature_set": "all"})
+    plain.fit(train, labels)
     with tempfile.TemporaryDirectory() as tmp:
         served = DamageClassifier.load(eager.save(Path(tmp) / "damage"))
         # the tiles' product-line heads as the full profile fits them (2x2 crops on the

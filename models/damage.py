@@ -1,10 +1,10 @@
 """Damage assessment of return photos: calibrated damage probability and a damage type.
 
 `DamageClassifier` = the shared image intake (`features.images`) -> EfficientNet-Lite0
-features (`models.image_encoder`, ONNX Runtime in serving; ImageNet weights, with the last two
-stages optionally fine-tuned on labelled photos: `finetune_epochs`, `finetune`; with
-`finetune_branch` the tuned stages run beside the ImageNet ones, so each product line reads the
-features that suit it) -> two heads on standardised features:
+features (`models.image_encoder`, ONNX Runtime in serving; ImageNet weights, with the last
+blocks optionally fine-tuned on labelled photos: `finetune_epochs`, `finetune_from`,
+`finetune`; with `finetune_branch` the tuned blocks run beside the ImageNet ones, so each
+product line reads the features that suit it) -> two heads on standardised features:
 
 - a damage head, damaged vs undamaged, calibrated by cross-validated Platt scaling; it learns
   from every labelled photo, including real ones whose damage type is unknown;
@@ -148,7 +148,8 @@ class DamageClassifier:
     random_state: seed of the calibration folds and of the fine-tuning.
     finetune_epochs: epochs of fine-tuning the encoder's last blocks in `fit` (0: the frozen
         ImageNet encoder; `finetune` can also be called on its own before `fit_features`).
-    finetune_from: first MBConv block tuned (12 of 16: the last two stages).
+    finetune_from: first MBConv block tuned (of 16; 12: the last two stages; the pipeline
+        tunes from 14, which keeps a tuned branch cheap).
     finetune_lr: learning rate of the tuned blocks (the throwaway classifier gets 10x).
     finetune_branch: keep the pretrained blocks and run the tuned ones beside them (the encoder
         then computes both; `feature_set` and each line's `feature_set` pick "all" for the
@@ -250,16 +251,14 @@ class DamageClassifier:
 
     def transform(self, images: Sequence[ImageInput]) -> NDArray[np.float32]:
         """Encoder features of photos, shape (n, `encoder.feature_dim`); a bad photo raises
-        `ImageRejected` naming its index in `images`. (Decoding the next batch in a thread
-        while the encoder runs was measured: no faster on 2 cores, which the encoder fills.)"""
+        `ImageRejected` naming its index in `images`. Batches are decoded and encoded on the
+        encoder's threads, one batch per thread (`ImageEncoder.encode_batches`)."""
         if len(images) == 0:
             return np.zeros((0, 0), dtype=np.float32)
-        out = []
-        step = self.batch_size * 4
-        for start in range(0, len(images), step):
-            pixels = self.decode(images[start : start + step], DEFAULT_LIMITS, start)
-            out.append(self.encoder.encode(pixels))
-        return np.concatenate(out)
+        return self.encoder.encode_batches(
+            len(images),
+            lambda start, stop: self.decode(images[start:stop], DEFAULT_LIMITS, start),
+        )
 
     # -- fitting -------------------------------------------------------------------------------
     def fit(

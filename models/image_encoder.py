@@ -12,7 +12,8 @@ and an encoder built with `tuned_state` lays them over the pretrained weights, o
 block is shared, and the tuned branch's avg- and max-pooled final map is appended (5,344
 floats), so heads of one product line can read the tuned features while another keeps the
 ImageNet ones (`FEATURE_SETS`). ONNX graphs are exported on first use or read from a folder
-written by `save`.
+written by `save`; more than one batch runs data-parallel, one batch per thread
+(`ImageEncoder.encode_batches`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -180,6 +182,7 @@ class ImageEncoder:
         self.num_threads = num_threads
         self._module: Any = None
         self._session: Any = None
+        self._worker_session: Any = None
 
     @property
     def has_branch(self) -> bool:
@@ -208,10 +211,12 @@ class ImageEncoder:
         state = self.__dict__.copy()
         state["_module"] = None
         state["_session"] = None
+        state["_worker_session"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state.setdefault("tuned_branch", False)  # pickled before branches existed
+        state.setdefault("_worker_session", None)
         self.__dict__.update(state)
 
     # -- loading -------------------------------------------------------------------------------
@@ -235,8 +240,13 @@ class ImageEncoder:
                 self._module = _feature_module(backbone)
         return self._module
 
-    def _onnx_session(self) -> Any:
-        if self._session is None:
+    def _onnx_session(self, threads: int | None = None) -> Any:
+        """The ONNX Runtime session running each call on `num_threads` intra-op threads, or
+        with `threads=1` the one whose calls each run on their caller's thread (for
+        concurrent calls, one batch per thread)."""
+        worker = threads == 1 and self.num_threads != 1
+        session = self._worker_session if worker else self._session
+        if session is None:
             import onnxruntime as ort
 
             if self.onnx_path is None:
@@ -245,11 +255,16 @@ class ImageEncoder:
             model = self.onnx_path if isinstance(self.onnx_path, bytes) else str(self.onnx_path)
             options = ort.SessionOptions()
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            if self.num_threads is not None:
-                options.intra_op_num_threads = self.num_threads
+            intra = 1 if worker else self.num_threads
+            if intra is not None:
+                options.intra_op_num_threads = intra
                 options.inter_op_num_threads = 1
-            self._session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-        return self._session
+            session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+            if worker:
+                self._worker_session = session
+            else:
+                self._session = session
+        return session
 
     # -- export --------------------------------------------------------------------------------
     def export_onnx(self, path: Path, opset: int = 17) -> Path:
@@ -299,21 +314,58 @@ class ImageEncoder:
     def encode(self, pixels: NDArray[np.uint8]) -> NDArray[np.float32]:
         """Features of decoded photos `pixels` (n, size, size, 3) uint8 -> (n, `feature_dim`)."""
         pixels = np.asarray(pixels)
-        expected = (self.image_size, self.image_size, 3)
-        if pixels.ndim != 4 or pixels.shape[1:] != expected or pixels.dtype != np.uint8:
-            raise ValueError(
-                f"pixels must be uint8 of shape (n, {self.image_size}, {self.image_size}, 3), "
-                f"got {pixels.dtype} {pixels.shape}"
-            )
-        out = np.zeros((len(pixels), self.feature_dim), dtype=np.float32)
-        for start in range(0, len(pixels), self.batch_size):
-            batch = np.ascontiguousarray(pixels[start : start + self.batch_size])
-            out[start : start + len(batch)] = self._forward(batch)
+        self._check_pixels(pixels)
+        return self.encode_batches(len(pixels), lambda start, stop: pixels[start:stop])
+
+    def encode_batches(
+        self, count: int, load: Callable[[int, int], NDArray[np.uint8]]
+    ) -> NDArray[np.float32]:
+        """Features of `count` photos that `load(start, stop)` decodes batch by batch (photos
+        start..stop-1 as (stop - start, size, size, 3) uint8), shape (count, `feature_dim`).
+
+        With the ONNX backend and `num_threads` > 1, more than one batch runs data-parallel:
+        `num_threads` threads each load and encode whole batches on one intra-op thread, which
+        is faster than splitting every run over the threads (EfficientNet's late layers are
+        too small to split well; Pillow decodes without the GIL). One batch runs on all the
+        threads at once (the lowest latency for a single photo). An exception from `load`
+        (a bad photo) propagates from the first failing batch in order.
+        """
+        starts = list(range(0, count, self.batch_size))
+        out = np.zeros((count, self.feature_dim), dtype=np.float32)
+        threads = self.num_threads or 1
+        parallel = self.backend == "onnx" and threads > 1 and len(starts) > 1
+
+        def run(start: int) -> None:
+            stop = min(start + self.batch_size, count)
+            batch = np.ascontiguousarray(load(start, stop))
+            self._check_pixels(batch, stop - start)
+            out[start:stop] = self._forward(batch, 1 if parallel else None)
+
+        if not parallel:
+            for start in starts:
+                run(start)
+            return out
+        self._onnx_session(threads=1)  # built once here, not by racing workers
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="encode") as pool:
+            list(pool.map(run, starts))  # in order: the first failing batch raises
         return out
 
-    def _forward(self, batch: NDArray[np.uint8]) -> NDArray[np.float32]:
+    def _check_pixels(self, pixels: NDArray[Any], count: int | None = None) -> None:
+        expected = (self.image_size, self.image_size, 3)
+        if (
+            pixels.ndim != 4
+            or pixels.shape[1:] != expected
+            or pixels.dtype != np.uint8
+            or (count is not None and len(pixels) != count)
+        ):
+            raise ValueError(
+                f"pixels must be uint8 of shape ({count if count is not None else 'n'}, "
+                f"{self.image_size}, {self.image_size}, 3), got {pixels.dtype} {pixels.shape}"
+            )
+
+    def _forward(self, batch: NDArray[np.uint8], threads: int | None = None) -> NDArray[np.float32]:
         if self.backend == "onnx":
-            (features,) = self._onnx_session().run(["features"], {"pixels": batch})
+            (features,) = self._onnx_session(threads).run(["features"], {"pixels": batch})
             return np.asarray(features, dtype=np.float32)
         import torch
 

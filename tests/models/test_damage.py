@@ -109,20 +109,23 @@ def test_bad_photo_in_a_batch_raises_image_rejected_naming_it(fitted: DamageClas
         fitted.assess([good, b"not an image at all"])
 
 
+@pytest.mark.parametrize("threads", [1, 2], ids=["one-thread", "data-parallel"])
 def test_photos_over_several_batches_give_the_same_features_and_name_the_bad_photo(
-    fitted: DamageClassifier, photos: tuple[list[bytes], list[str]]
+    fitted: DamageClassifier, photos: tuple[list[bytes], list[str]], threads: int
 ) -> None:
-    """Photos spanning several decode/encoder batches get the features they get one at a
-    time; a bad photo is named by its place in the whole list, not in its batch."""
+    """Photos spanning several batches (encoded one after another, or one batch per thread)
+    get the features they get one at a time; the first bad photo is named by its place in the
+    whole list, not in its batch."""
     jpegs = photos[0][:21]
-    batch_size = fitted.batch_size
+    encoder = fitted.encoder
+    saved = encoder.batch_size, encoder.num_threads
     try:
-        fitted.batch_size = 2  # decoded 8 at a time
+        encoder.batch_size, encoder.num_threads = 2, threads
         together = fitted.transform(jpegs)
         with pytest.raises(ImageRejected, match="photo 13"):
-            fitted.transform([*jpegs[:13], b"not an image", *jpegs[13:]])
+            fitted.transform([*jpegs[:13], b"not an image", *jpegs[13:17], b"", *jpegs[17:]])
     finally:
-        fitted.batch_size = batch_size
+        encoder.batch_size, encoder.num_threads = saved
     alone = np.concatenate([fitted.transform([j]) for j in jpegs])
     np.testing.assert_allclose(together, alone, rtol=1e-4, atol=1e-4)
 

@@ -3,10 +3,10 @@ beside eager PyTorch, in the same run.
 
 Prints the median single-note latency (one note per call, cache off) and the batch throughput
 (notes/s over a batch of distinct notes) for: eager torch fp32, ONNX fp32, ONNX int8, and the
-ONNX int8 path through a fitted `MiniLMReasonClassifier` (cleaning, encoder, head, softmax),
-and that path answering repeated notes from its LRU cache. The served classifier pools over
-sentences as the pipeline trains it (`sentence_pooling`); the same path without the sentence
-pass is printed beside it.
+ONNX int8 path through a fitted `MiniLMReasonClassifier` (cleaning, encoder, head, softmax)
+with the pooling the pipeline trains (`training/conf/reason.yml`), each other pooling variant
+(note only; sentences encoded alone; sentence spans pooled from the note's one pass), and the
+served path answering repeated notes from its LRU cache.
 Notes are simulated return notes (the service's traffic); medians over repeats, because the
 machine is shared and noisy.
 
@@ -53,6 +53,7 @@ def main() -> None:
 
     from models.reason import MiniLMReasonClassifier
     from models.text_encoder import ONNX_FILE, MiniLMEncoder
+    from training.pipelines.runner import load_params
     from training.real_text import simulated_reason_notes
     from training.simulation.config import load_world_config
     from training.simulation.world import build_world
@@ -77,23 +78,37 @@ def main() -> None:
                 max_length=args.max_length,
             )
 
-        # the classifier path: a frozen-head model fitted on a few notes (speed does not depend
-        # on the head's quality); its encoder is the int8 ONNX graph
-        # (sentence pooling, as the pipeline trains it, and without it for comparison)
-        classifier = MiniLMReasonClassifier(
-            fine_tune=False, max_train_texts=300, cache_size=0, sentence_pooling=True
+        # the classifier path: frozen-head models fitted on a few notes (speed does not depend
+        # on the head's quality), int8 ONNX encoder; the pipeline's recipe (pooling as in
+        # training/conf/reason.yml) and each pooling variant beside it
+        candidate = load_params("reason", "full")["transformer"]
+        variants = {
+            "note only": {"sentence_pooling": False, "sentence_spans": False},
+            "sentences encoded alone": {"sentence_pooling": True, "sentence_spans": False},
+            "sentence spans, one pass": {"sentence_pooling": True, "sentence_spans": True},
+        }
+        served_variant = next(
+            name
+            for name, pooling in variants.items()
+            if all(bool(candidate.get(key, False)) == value for key, value in pooling.items())
         )
-        classifier.fit(list(notes["text"][:400]), list(notes["code"][:400]))
-        whole_only = MiniLMReasonClassifier(fine_tune=False, max_train_texts=300, cache_size=0)
-        whole_only.fit(list(notes["text"][:400]), list(notes["code"][:400]))
+        fitted = {}
+        for name, pooling in variants.items():
+            model = MiniLMReasonClassifier(
+                fine_tune=False, max_train_texts=300, cache_size=0, **pooling
+            )
+            fitted[name] = model.fit(list(notes["text"][:400]), list(notes["code"][:400]))
+        classifier = fitted[served_variant]
 
         paths: dict[str, Callable[[Sequence[str]], object]] = {
             "eager torch fp32": encoder("torch", None).encode,
             "onnx fp32": encoder("onnx", fp32).encode,
             "onnx int8": encoder("onnx", int8).encode,
-            "served: classifier (int8)": classifier.predict_proba,
-            "  without sentence pooling": whole_only.predict_proba,
+            f"served ({served_variant})": classifier.predict_proba,
         }
+        for name, model in fitted.items():
+            if name != served_variant:
+                paths[f"  {name}"] = model.predict_proba
         cached = MiniLMReasonClassifier.load(classifier.save(Path(tmp) / "served"))
         cached.encoder_.cache_size = 4096
         cached.predict_proba(single)  # every timed note is now a cache hit
@@ -115,10 +130,10 @@ def main() -> None:
         f"notes: median {np.median(lengths):.0f} tokens (p90 {np.percentile(lengths, 90):.0f}); "
         f"medians of {args.repeats} repeats"
     )
-    print(f"{'path':28s} {'single note (ms)':>17s} {'batch notes/s':>14s}")
+    print(f"{'path':36s} {'single note (ms)':>17s} {'batch notes/s':>14s}")
     for name in paths:
         print(
-            f"{name:28s} {statistics.median(latency[name]):17.2f} "
+            f"{name:36s} {statistics.median(latency[name]):17.2f} "
             f"{statistics.median(throughput[name]):14.0f}"
         )
 

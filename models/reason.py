@@ -28,7 +28,14 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from features.codes import ReasonCode
-from models.text_encoder import EMBEDDING_DIM, ONNX_FILE, MiniLMEncoder
+from models.text_encoder import (
+    EMBEDDING_DIM,
+    ONNX_FILE,
+    MiniLMEncoder,
+    pad_tokens,
+    pooled_encoder,
+    sentence_spans,
+)
 
 CLASSES: tuple[str, ...] = tuple(code.value for code in ReasonCode)
 HEAD_FILE = "head.npz"
@@ -38,9 +45,6 @@ PARAMS_FILE = "params.json"
 # replacing them makes the models invariant to them and keeps vocabularies small
 _IDENTIFIER = re.compile(r"(?<![\w-])[\w-]*\d[\w-]*\d[\w-]*\d[\w-]*")
 _SPACES = re.compile(r"\s+")
-# sentence boundaries: end punctuation followed by a space, or a line break
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\s*[\r\n]+\s*")
-_HAS_WORD = re.compile(r"[^\W_]")
 # training profiles for the pipeline: `full` fits in ~5 min on 2 cores on a 20k-return world plus
 # the weak labels; `fast` subsamples the training notes to stay near 1-2 min
 PROFILES: dict[str, dict[str, Any]] = {
@@ -62,9 +66,7 @@ def clean_note(text: object) -> str:
 def split_sentences(text: str, max_sentences: int = 12) -> list[str]:
     """The sentences of a (cleaned) note, at most `max_sentences` (the first ones); pieces with
     no letter or digit are dropped. A note with no break is one sentence: itself."""
-    pieces = [p.strip() for p in _SENTENCE_BREAK.split(text)]
-    sentences = [p for p in pieces if p and _HAS_WORD.search(p)]
-    return sentences[:max_sentences] or [text]
+    return [text[start:end] for start, end in sentence_spans(text, max_sentences)] or [text]
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -309,6 +311,8 @@ class MiniLMReasonClassifier(_ReasonClassifier):
     maximum of its sentences' embeddings (each sentence encoded alone). Real complaints bury
     the one sentence that names the reason among praise and narrative, which the whole-note
     mean dilutes; the maximum keeps it. A one-sentence note uses its own embedding for both.
+    With `sentence_spans=True` as well, each sentence is pooled from its tokens in the note's
+    own encoder pass instead of being encoded alone: one pass per note, as without pooling.
     """
 
     _kind: ClassVar[str] = "minilm"
@@ -326,6 +330,7 @@ class MiniLMReasonClassifier(_ReasonClassifier):
         label_smoothing: float = 0.0,
         C: float = 10.0,
         sentence_pooling: bool = False,
+        sentence_spans: bool = False,
         max_sentences: int = 12,
         quantize: bool = True,
         validation_fraction: float = 0.15,
@@ -344,6 +349,7 @@ class MiniLMReasonClassifier(_ReasonClassifier):
         self.label_smoothing = label_smoothing
         self.C = C
         self.sentence_pooling = sentence_pooling
+        self.sentence_spans = sentence_spans
         self.max_sentences = max_sentences
         self.quantize = quantize
         self.validation_fraction = validation_fraction
@@ -365,6 +371,7 @@ class MiniLMReasonClassifier(_ReasonClassifier):
             max_length=self.max_length,
             num_threads=self.num_threads,
             cache_size=0,
+            sentence_spans=self._span_count,
         )
         if self.fine_tune:
             self._fine_tune(trainer, texts, y_index, weights, rng)
@@ -397,18 +404,18 @@ class MiniLMReasonClassifier(_ReasonClassifier):
         torch.set_num_threads(self.num_threads)
         model = trainer.torch_model()
         model.train()
+        pooled_model = pooled_encoder(model, self._span_count)
         head = torch.nn.Linear(self._feature_dim, len(CLASSES))
-        encoded = trainer.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
+        encoded, spans = trainer.tokenize(texts)
         lengths = np.array([len(ids) for ids in encoded])
         # sentences of the notes that have several (token ids, owner note), for sentence pooling
+        # by separate passes
         sentence_ids: list[list[list[int]]] = [[] for _ in texts]
-        if self.sentence_pooling:
+        if self.sentence_pooling and not self.sentence_spans:
             for i, text in enumerate(texts):
                 sentences = split_sentences(text, self.max_sentences)
                 if len(sentences) > 1:
-                    sentence_ids[i] = trainer.tokenizer(
-                        sentences, truncation=True, max_length=self.max_length
-                    )["input_ids"]
+                    sentence_ids[i] = trainer.tokenize(sentences)[0]
         cost = lengths + np.array([sum(len(ids) for ids in sent) for sent in sentence_ids])
         n_steps_per_epoch = int(np.ceil(len(texts) / self.batch_size))
         total_steps = max(1, round(self.epochs * n_steps_per_epoch))
@@ -440,13 +447,15 @@ class MiniLMReasonClassifier(_ReasonClassifier):
                 if step >= total_steps:
                     break
                 index = batches[b]
-                pooled = _torch_pooled(model, [encoded[i] for i in index])
-                if self.sentence_pooling:
+                pooled = _torch_pooled(
+                    pooled_model, [encoded[i] for i in index], spans and [spans[i] for i in index]
+                )
+                if self.sentence_pooling and not self.sentence_spans:
                     owners = [row for row, i in enumerate(index) for _ in sentence_ids[i]]
                     flat = [ids for i in index for ids in sentence_ids[i]]
                     sentence_max = pooled.clone()
                     if flat:
-                        per_sentence = _torch_pooled(model, flat)
+                        per_sentence = _torch_pooled(pooled_model, flat)
                         owner = torch.tensor(owners).unsqueeze(1).expand_as(per_sentence)
                         # rows with several sentences take their sentences' maximum
                         multi = torch.tensor(sorted(set(owners)))
@@ -492,12 +501,18 @@ class MiniLMReasonClassifier(_ReasonClassifier):
             max_length=self.max_length,
             num_threads=self.num_threads,
             cache_size=self.cache_size,
+            sentence_spans=self._span_count,
         )
 
     # -- scoring -------------------------------------------------------------------------------
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Served-path embeddings of already-cleaned texts (n, 384)."""
         return self.encoder_.encode(list(texts))
+
+    @property
+    def _span_count(self) -> int:
+        """Sentences pooled inside the encoder's pass (0: none, or separate passes)."""
+        return self.max_sentences if self.sentence_pooling and self.sentence_spans else 0
 
     @property
     def _feature_dim(self) -> int:
@@ -507,8 +522,8 @@ class MiniLMReasonClassifier(_ReasonClassifier):
         """The head's input per cleaned note: its embedding, and with `sentence_pooling` the
         element-wise maximum of its sentences' embeddings beside it, shape (n, feature dim)."""
         embeddings = self.encoder_.encode(texts)
-        if not self.sentence_pooling:
-            return embeddings
+        if not self.sentence_pooling or self.sentence_spans:
+            return embeddings  # with spans the encoder pools the sentences itself
         sentence_max = embeddings.copy()
         owners: list[int] = []
         flat: list[str] = []
@@ -540,20 +555,15 @@ class MiniLMReasonClassifier(_ReasonClassifier):
         self.encoder_ = self._served_encoder(directory / ONNX_FILE, directory)
 
 
-def _torch_pooled(model: Any, token_ids: list[list[int]]) -> Any:
-    """Mean-pooled, L2-normalised embeddings of tokenised texts through a torch MiniLM (with
-    gradients), padded to the longest in the list."""
+def _torch_pooled(
+    model: Any, token_ids: list[list[int]], span_ids: list[list[int]] | None = None
+) -> Any:
+    """Pooled features of tokenised texts through a torch `pooled_encoder` (with gradients),
+    padded to the longest in the list."""
     import torch
 
-    from models.text_encoder import _mean_pool_normalise
-
-    width = max(len(ids) for ids in token_ids)
-    ids = torch.zeros((len(token_ids), width), dtype=torch.long)
-    mask = torch.zeros((len(token_ids), width), dtype=torch.long)
-    for row, tokens in enumerate(token_ids):
-        ids[row, : len(tokens)] = torch.tensor(tokens)
-        mask[row, : len(tokens)] = 1
-    hidden = model(
-        input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids)
-    ).last_hidden_state
-    return _mean_pool_normalise(hidden, mask)
+    input_ids, mask, spans = pad_tokens(token_ids, span_ids)
+    tensors = [torch.from_numpy(input_ids), torch.from_numpy(mask)]
+    if spans is not None:
+        tensors.append(torch.from_numpy(spans))
+    return model(*tensors)

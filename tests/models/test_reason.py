@@ -199,8 +199,10 @@ def test_sentence_pooling_features(pooled: MiniLMReasonClassifier) -> None:
     np.testing.assert_allclose(features[1, 384:], sentences.max(axis=0), atol=1e-6)
 
 
-def test_fine_tuning_with_sentence_pooling_learns() -> None:
-    """A few steps of joint fine-tuning through the sentence maximum fit separable notes."""
+@pytest.mark.parametrize("spans", [False, True], ids=["separate-passes", "spans-of-one-pass"])
+def test_fine_tuning_with_sentence_pooling_learns(spans: bool) -> None:
+    """A few steps of joint fine-tuning through the sentence maximum fit separable notes,
+    whether sentences are encoded alone or pooled from the note's own pass."""
     texts = [
         "Nice shop. It stopped working after a day. Thanks.",
         "Dead on arrival, will not turn on.",
@@ -209,9 +211,15 @@ def test_fine_tuning_with_sentence_pooling_learns() -> None:
     ] * 8
     codes = ["DEFECTIVE", "DEFECTIVE", "SIZE_FIT", "SIZE_FIT"] * 8
     model = MiniLMReasonClassifier(
-        epochs=4.0, batch_size=8, sentence_pooling=True, validation_fraction=0.0, quantize=False
+        epochs=4.0,
+        batch_size=8,
+        sentence_pooling=True,
+        sentence_spans=spans,
+        validation_fraction=0.0,
+        quantize=False,
     )
     model.fit(texts, codes)
+    assert model.encoder_.sentence_spans == (12 if spans else 0)
     assert model.head_weight_.shape == (len(CLASSES), 768)
     predicted = model.predict(["Lovely packaging. Sadly it broke and died.", "It is too tight."])
     assert list(predicted) == ["DEFECTIVE", "SIZE_FIT"]
@@ -325,6 +333,21 @@ def test_sentence_pooling_round_trip(tmp_path: Path, pooled: MiniLMReasonClassif
     loaded = MiniLMReasonClassifier.load(pooled.save(tmp_path / "pooled"))
     assert loaded.sentence_pooling and loaded.head_weight_.shape[1] == 768
     np.testing.assert_allclose(loaded.predict_proba(texts), pooled.predict_proba(texts), atol=1e-6)
+
+
+def test_span_pooling_round_trip(tmp_path: Path) -> None:
+    texts = ["Nice shop. Arrived dented. Thanks", "too tight", "Love it. Stopped working.", ""]
+    codes = ["DAMAGED_IN_TRANSIT", "SIZE_FIT", "DEFECTIVE", "DEFECTIVE"] * 3
+    model = MiniLMReasonClassifier(
+        fine_tune=False, sentence_pooling=True, sentence_spans=True, validation_fraction=0.0
+    ).fit(texts * 3, codes)
+    features = model._features(texts[:2])
+    assert features.shape == (2, 768)  # one pass: the encoder pools the sentences itself
+    np.testing.assert_allclose(features[1, :384], features[1, 384:])  # one sentence
+    model.encoder_.clear_cache()  # int8 activations are quantised per batch: same batches below
+    loaded = MiniLMReasonClassifier.load(model.save(tmp_path / "spans"))
+    assert loaded.sentence_spans and loaded.encoder_.sentence_spans == 12
+    np.testing.assert_allclose(loaded.predict_proba(texts), model.predict_proba(texts), atol=1e-6)
 
 
 def test_minimum_functionality(

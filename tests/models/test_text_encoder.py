@@ -92,3 +92,83 @@ def test_truncates_long_texts(exported: dict[str, Path]) -> None:
     long_text = "the fabric is thin and pills after one wash " * 200
     encoder = MiniLMEncoder(onnx_path=exported["int8"], max_length=32, cache_size=0)
     assert encoder.encode([long_text]).shape == (1, 384)
+
+
+def test_sentence_spans_are_stripped_character_ranges() -> None:
+    from models.text_encoder import sentence_spans
+
+    text = "Too small.  Sending it back!\n\n... v2.5 is broken"
+    assert [text[a:b] for a, b in sentence_spans(text)] == [
+        "Too small.",
+        "Sending it back!",
+        "v2.5 is broken",
+    ]
+    assert sentence_spans("") == []
+    assert len(sentence_spans("x. " * 100, max_sentences=12)) == 12
+
+
+def test_token_span_ids_follow_sentences() -> None:
+    from models.text_encoder import sentence_spans, token_span_ids
+
+    encoder = MiniLMEncoder(sentence_spans=12)
+    text = "Runs small. The zipper broke!"
+    ids, spans = encoder.tokenize([text])
+    assert spans is not None
+    tokens = encoder.tokenizer.convert_ids_to_tokens(ids[0])
+    by_token = dict(zip(tokens, spans[0], strict=True))
+    assert by_token["[CLS]"] == -1 and by_token["[SEP]"] == -1
+    assert by_token["small"] == 0 and by_token["zipper"] == 1
+    assert token_span_ids([(0, 0), (0, 4), (4, 5), (6, 10)], sentence_spans("Runs. well")) == [
+        -1,
+        0,
+        0,
+        1,
+    ]
+
+
+SPAN_TEXTS = [
+    "I love the colour and the shipping was quick. But it stopped charging after a week.",
+    "arrived smashed, the box was crushed",
+    "Great price! Nice look. Zipper broke on day one.",
+]
+
+
+def test_span_pooling_appends_the_max_over_sentence_means() -> None:
+    import torch
+
+    from models.text_encoder import sentence_spans
+
+    encoder = MiniLMEncoder(backend="torch", cache_size=0, sentence_spans=12)
+    features = encoder.encode(SPAN_TEXTS)
+    assert features.shape == (len(SPAN_TEXTS), 768)
+    plain = MiniLMEncoder(backend="torch", cache_size=0).encode(SPAN_TEXTS)
+    np.testing.assert_allclose(features[:, :384], plain, atol=1e-5)  # note part unchanged
+    # a one-sentence note repeats its embedding
+    np.testing.assert_allclose(features[1, 384:], features[1, :384], atol=1e-6)
+    # the rest by hand: each sentence's tokens averaged from the note's own pass
+    text = SPAN_TEXTS[2]
+    ids, spans = encoder.tokenize([text])
+    assert spans is not None and len(sentence_spans(text)) == 3
+    with torch.inference_mode():
+        hidden = (
+            encoder.torch_model()(
+                input_ids=torch.tensor(ids),
+                attention_mask=torch.ones(1, len(ids[0]), dtype=torch.long),
+            )
+            .last_hidden_state[0]
+            .numpy()
+        )
+    span = np.asarray(spans[0])
+    means = [hidden[span == s].mean(axis=0) for s in range(3)]
+    expected = np.max([m / np.linalg.norm(m) for m in means], axis=0)
+    np.testing.assert_allclose(features[2, 384:], expected, atol=1e-5)
+
+
+def test_span_pooling_onnx_equals_torch_and_batches(tmp_path: Path) -> None:
+    torch_encoder = MiniLMEncoder(backend="torch", cache_size=0, sentence_spans=12)
+    expected = torch_encoder.encode(SPAN_TEXTS)
+    path = torch_encoder.export_onnx(tmp_path / ONNX_FILE)
+    onnx = MiniLMEncoder(onnx_path=path, cache_size=0, sentence_spans=12, batch_size=2)
+    np.testing.assert_allclose(onnx.encode(SPAN_TEXTS), expected, atol=1e-4)
+    single = np.vstack([onnx.encode([text]) for text in SPAN_TEXTS])
+    np.testing.assert_allclose(single, expected, atol=1e-4)

@@ -17,7 +17,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import threading
 import uuid
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -242,14 +244,32 @@ def upgrade(engine_or_url: sa.Engine | str | sa.URL, revision: str = "head") -> 
             engine.dispose()
 
 
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[sa.Engine, threading.Lock] = weakref.WeakKeyDictionary()
+"""One lock per SQLite engine: the threads of a process queue for the write lock here."""
+_SQLITE_WRITERS_GUARD = threading.Lock()
+
+
 @contextmanager
 def _write_transaction(engine: sa.Engine, lock: int = _CHAIN_LOCK) -> Iterator[sa.Connection]:
-    """A transaction that holds the database-wide write lock of the audit chain until it ends."""
+    """A transaction that holds the database-wide write lock of the audit chain until it ends.
+
+    SQLite: threads of this process take turns on a Python lock before `BEGIN IMMEDIATE`.
+    Without it they would all contend in SQLite's busy handler, which sleeps in growing steps
+    (up to 100 ms) between tries: under concurrent load, most of a request's time. Other
+    processes still wait in the busy handler (`busy_timeout`).
+    """
+    if engine.dialect.name == "sqlite":
+        with _SQLITE_WRITERS_GUARD:
+            writers = _SQLITE_WRITERS.setdefault(engine, threading.Lock())
+        with writers, engine.connect() as connection:
+            connection.execution_options(**{_WRITE: True})
+            with connection.begin():
+                yield connection
+        return
     with engine.connect() as connection:
         connection.execution_options(**{_WRITE: True})
         with connection.begin():
-            if engine.dialect.name == "postgresql":
-                connection.execute(sa.select(sa.func.pg_advisory_xact_lock(lock)))
+            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(lock)))
             yield connection
 
 

@@ -368,6 +368,37 @@ def test_verify_finds_a_deletion_even_when_the_next_record_is_relinked(store: Au
 # ---------------------------------------------------------------------------- concurrency
 
 
+def test_threads_of_one_process_queue_for_sqlite_writes_instead_of_busy_waiting(
+    tmp_path: Any,
+) -> None:
+    # with a 1 ms busy timeout, threads contending inside SQLite fail with "database is
+    # locked" (and with a long one they sleep in its busy handler's growing steps); the
+    # store's per-engine lock makes them take turns
+    store = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}", busy_timeout_s=0.001)
+    store.upgrade()
+    threads_n, per_thread = 8, 15
+    barrier = threading.Barrier(threads_n)
+    errors: list[BaseException] = []
+
+    def work(worker: int) -> None:
+        try:
+            barrier.wait()
+            for i in range(per_thread):
+                store.append("triage", f"W{worker}-{i}", "svc", {"i": i, "worker": worker})
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(threads_n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors[:3]
+    result = store.verify()
+    assert result.ok and result.checked == threads_n * per_thread
+    store.close()
+
+
 def test_concurrent_appends_keep_a_gapless_valid_chain(
     make_store: Callable[[], AuditStore],
 ) -> None:

@@ -128,7 +128,8 @@ def create_app(
             {"name": "meta", "description": "Health, readiness, metrics, versions"},
         ],
     )
-    app.dependency_overrides[get_settings] = lambda: resolved
+    # no `dependency_overrides` here: with any override set, FastAPI re-inspects every
+    # dependency's signature on every request (the routes read settings from the state)
     app.include_router(meta.router)
     app.include_router(api_router)
     app.add_exception_handler(RequestValidationError, validation_error_handler)  # type: ignore[arg-type]

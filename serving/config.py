@@ -1,7 +1,7 @@
 """Serving settings: the shared `Settings` plus what only the API needs (env `TRIAGE_*`).
 
-`get_settings()` is the cached dependency the routers use; tests build a `ServingSettings` and
-pass it to `create_app` (or override the dependency).
+`get_settings()` reads them from the environment (what `create_app` uses by default); tests build
+a `ServingSettings` and pass it to `create_app`, and routes read the app's own from its state.
 """
 
 from __future__ import annotations

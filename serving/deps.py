@@ -4,11 +4,14 @@ The lifespan puts one `ServiceState` on `app.state.service`; the aliases hand it
 routes, so tests can swap any of them through `app.dependency_overrides`. Callers authenticate
 with an API key in `X-API-Key`: a missing or unknown key is 401, a key without a role the route
 needs is 403.
+
+The dependencies are `async def` although none awaits: they only read loaded state, and FastAPI
+runs a plain `def` dependency in the thread pool, one hop per dependency per request.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -17,7 +20,7 @@ from fastapi.security import APIKeyHeader
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from serving.audit import AuditStore
-from serving.config import ApiKeyring, Principal, Role, ServingSettings, get_settings
+from serving.config import ApiKeyring, Principal, Role, ServingSettings
 from serving.policy import PolicyEngine
 from serving.predictors import Predictors
 
@@ -82,7 +85,7 @@ class ServiceState:
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
 
 
-def get_state(request: Request) -> ServiceState:
+async def get_state(request: Request) -> ServiceState:
     """The state the lifespan loaded (503 if the app was not started through its lifespan)."""
     state = getattr(request.app.state, "service", None)
     if not isinstance(state, ServiceState):
@@ -93,27 +96,32 @@ def get_state(request: Request) -> ServiceState:
 StateDep = Annotated[ServiceState, Depends(get_state)]
 
 
-def get_policy(state: StateDep) -> PolicyEngine:
+async def get_policy(state: StateDep) -> PolicyEngine:
     """The loaded review policy."""
     return state.policy
 
 
-def get_store(state: StateDep) -> AuditStore:
+async def get_store(state: StateDep) -> AuditStore:
     """The audit store."""
     return state.store
 
 
-def get_predictors(state: StateDep) -> Predictors:
+async def get_predictors(state: StateDep) -> Predictors:
     """The loaded models (unavailable ones are None)."""
     return state.predictors
 
 
-def get_metrics(state: StateDep) -> ServiceMetrics:
+async def get_metrics(state: StateDep) -> ServiceMetrics:
     """The app's Prometheus metrics."""
     return state.metrics
 
 
-SettingsDep = Annotated[ServingSettings, Depends(get_settings)]
+async def get_serving_settings(state: StateDep) -> ServingSettings:
+    """The settings the app was created with."""
+    return state.settings
+
+
+SettingsDep = Annotated[ServingSettings, Depends(get_serving_settings)]
 PolicyDep = Annotated[PolicyEngine, Depends(get_policy)]
 AuditDep = Annotated[AuditStore, Depends(get_store)]
 PredictorsDep = Annotated[Predictors, Depends(get_predictors)]
@@ -124,7 +132,7 @@ api_key_header = APIKeyHeader(
 )
 
 
-def get_caller(
+async def get_caller(
     state: StateDep, api_key: Annotated[str | None, Depends(api_key_header)]
 ) -> Principal:
     """The authenticated caller: 401 without a key or with an unknown one."""
@@ -146,11 +154,11 @@ CallerDep = Annotated[Principal, Depends(get_caller)]
 """Any authenticated caller, whatever its roles."""
 
 
-def require_roles(*roles: Role) -> Callable[[Principal], Principal]:
+def require_roles(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency that lets through callers holding at least one of `roles` (else 403)."""
     allowed = frozenset(roles)
 
-    def check(caller: CallerDep) -> Principal:
+    async def check(caller: CallerDep) -> Principal:
         if not caller.roles & allowed:
             names = ", ".join(sorted(role.value for role in allowed))
             raise HTTPException(

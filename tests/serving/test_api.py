@@ -138,6 +138,40 @@ def test_regulated_item_is_quarantined_by_policy(client: TestClient, case: dict[
     assert body["review"]["forced_disposition"] == "QUARANTINE"
 
 
+def test_request_path_dependencies_stay_on_the_event_loop(client: TestClient) -> None:
+    # any dependency override makes FastAPI re-inspect every dependency signature on every
+    # request, and a plain `def` dependency costs a thread-pool hop: both cost the API its
+    # throughput under load (measured: benchmarks/bench_serving.py)
+    import importlib
+    import inspect
+    import pkgutil
+
+    from fastapi.routing import APIRoute
+
+    import serving.routers
+
+    assert not client.app.dependency_overrides  # type: ignore[attr-defined]
+    blocking, checked = [], 0
+    for module_info in pkgutil.iter_modules(serving.routers.__path__):
+        module = importlib.import_module(f"serving.routers.{module_info.name}")
+        router = getattr(module, "router", None)
+        for route in getattr(router, "routes", []):
+            if not isinstance(route, APIRoute):
+                continue
+            stack = list(route.dependant.dependencies)
+            while stack:
+                dependant = stack.pop()
+                stack += dependant.dependencies
+                checked += 1
+                call = dependant.call
+                if call is None or inspect.iscoroutinefunction(call):
+                    continue
+                if not inspect.iscoroutinefunction(getattr(call, "__call__", None)):  # noqa: B004
+                    blocking.append(f"{route.path}: {call}")
+    assert checked >= 20
+    assert not blocking, blocking
+
+
 def test_get_triage_of_unknown_case_is_404(client: TestClient) -> None:
     response = client.get("/v1/triage/R-NOPE", headers=headers())
     assert response.status_code == 404

@@ -14,6 +14,7 @@ import pytest
 
 from features.codes import Disposition
 from models.disposition import (
+    _GROUP_MATRIX,
     DISPOSITIONS,
     DispositionClassifier,
     DispositionModel,
@@ -21,6 +22,7 @@ from models.disposition import (
     RulesBaseline,
     feature_frame,
     load_cost_model,
+    path_tables,
 )
 from models.metrics import expected_calibration_error
 from models.postings import load_postings, parse_postings
@@ -204,6 +206,51 @@ def test_damage_drives_scrap_and_is_named_among_the_reasons(world: dict[str, Any
     named = [any("crack_break damage" in r for r in case) for case in reasons]
     assert np.mean(named) >= 0.8, reasons[:3]
     assert all(r.endswith("(favours SCRAP)") for case in reasons for r in case)
+
+
+def test_path_attributions_add_up_to_the_logits_and_agree_with_treeshap(
+    world: dict[str, Any],
+) -> None:
+    model, rows = world["model"], world["holdout"].head(200)
+    x = model._matrix(feature_frame(rows))
+    raw = np.asarray(model.disposition_booster_.predict(x, raw_score=True)).reshape(len(x), -1)
+    tables = model.path_tables()
+    shap = model.contributions(rows)  # TreeSHAP, (n, 6, n_features + 1)
+    agree = []
+    for k in range(len(DISPOSITIONS)):
+        classes = np.full(len(x), k)
+        path = model.attributions(x, classes)
+        # local accuracy: attributions + the class's bias = its raw score, exactly
+        np.testing.assert_allclose(
+            path.sum(axis=1) + tables.bias[k :: len(DISPOSITIONS)].sum(), raw[:, k], atol=1e-9
+        )
+        grouped_shap = shap[:, k, :-1] @ _GROUP_MATRIX
+        agree.append(np.mean(path.argmax(axis=1) == grouped_shap.argmax(axis=1)))
+    # a different attribution rule, but the same leading factor for most rows and classes
+    assert np.mean(agree) >= 0.6, agree
+    both = model.attributions(x, np.stack([np.zeros(len(x), int), np.ones(len(x), int)], axis=1))
+    np.testing.assert_allclose(both[:, 1], model.attributions(x, np.ones(len(x), int)))
+
+
+def test_path_tables_read_from_the_model_text_match_its_json_dump(
+    world: dict[str, Any],
+) -> None:
+    booster = world["model"].disposition_booster_
+    tables = path_tables(booster, _GROUP_MATRIX)
+    dumped = booster.dump_model()["tree_info"]
+    assert tables.values.shape[0] == len(dumped)
+    for t in (0, 1, 7, len(dumped) - 1):
+        leaves: dict[int, float] = {}
+        stack = [dumped[t]["tree_structure"]]
+        while stack:
+            node = stack.pop()
+            if "leaf_value" in node:
+                leaves[int(node.get("leaf_index", 0))] = float(node["leaf_value"])
+            else:
+                stack += [node["left_child"], node["right_child"]]
+        np.testing.assert_allclose(
+            [tables.values[t, i] for i in sorted(leaves)], [leaves[i] for i in sorted(leaves)]
+        )
 
 
 def test_save_load_round_trip_and_pyfunc(world: dict[str, Any], tmp_path: Path) -> None:

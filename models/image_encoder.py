@@ -259,6 +259,9 @@ class ImageEncoder:
             if intra is not None:
                 options.intra_op_num_threads = intra
                 options.inter_op_num_threads = 1
+            # idle pool threads sleep instead of spinning: spinning burns the cores that
+            # concurrent requests (and other models) need
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
             if worker:
                 self._worker_session = session

@@ -237,6 +237,9 @@ class MiniLMEncoder:
             if self.num_threads is not None:
                 options.intra_op_num_threads = self.num_threads
                 options.inter_op_num_threads = 1
+            # idle pool threads sleep instead of spinning: spinning burns the cores that
+            # concurrent requests (and other models) need
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             self._session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         return self._session
 

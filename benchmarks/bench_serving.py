@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import numpy as np
 
@@ -144,28 +145,39 @@ def unique(case: dict[str, Any], run: str, i: int) -> dict[str, Any]:
     return body
 
 
+Request = tuple[str, str, bytes | None]
+"""(method, path, JSON body or None): what one scheduled send asks for."""
+
+
 async def constant_rate(
-    send: Callable[[httpx.AsyncClient, int], Any], base_url: str, rate: float, seconds: float
+    make: Callable[[int], Request], base_url: str, rate: float, seconds: float
 ) -> LoadResult:
-    """Send `rate` requests a second for `seconds`, each at its scheduled time (open model)."""
+    """Send `rate` requests a second for `seconds`, each at its scheduled time (open model).
+
+    The client is aiohttp: it costs the shared cores about a quarter of what httpx does per
+    request (1.4 vs 5 ms measured here), so less of the machine goes to the load generator."""
     count = max(1, int(rate * seconds))
     latencies: list[float] = []
     errors = 0
-    limits = httpx.Limits(max_connections=512, max_keepalive_connections=512)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30.0) as client:
+    headers = {**WORKFLOW_KEY, "Content-Type": "application/json"}
+    timeout = aiohttp.ClientTimeout(total=30.0)
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(base_url, connector=connector, timeout=timeout) as client:
         loop = asyncio.get_running_loop()
         start = loop.time() + 0.2
 
         async def one(i: int) -> None:
             nonlocal errors
             scheduled = start + i / rate
+            method, path, body = make(i)
             await asyncio.sleep(max(0.0, scheduled - loop.time()))
             try:
-                response = await send(client, i)
-            except httpx.HTTPError:
-                errors += 1
-                return
-            if response.is_success:
+                async with client.request(method, path, data=body, headers=headers) as response:
+                    await response.read()
+                    ok = 200 <= response.status < 300
+            except (aiohttp.ClientError, TimeoutError):
+                ok = False
+            if ok:
                 latencies.append((loop.time() - scheduled) * 1000)
             else:
                 errors += 1
@@ -176,10 +188,10 @@ async def constant_rate(
 
 
 def run_load(
-    send: Callable[[httpx.AsyncClient, int], Any], base_url: str, rate: float, seconds: float
+    make: Callable[[int], Request], base_url: str, rate: float, seconds: float
 ) -> LoadResult:
     """`constant_rate` in a fresh event loop."""
-    return asyncio.run(constant_rate(send, base_url, rate, seconds))
+    return asyncio.run(constant_rate(make, base_url, rate, seconds))
 
 
 def main() -> None:
@@ -203,22 +215,22 @@ def main() -> None:
     photo_case = with_photo(returns[0])
     stamp = str(int(time.time()))
 
-    def health(client: httpx.AsyncClient, i: int) -> Any:
-        return client.get("/health")
+    def health(i: int) -> Request:
+        return ("GET", "/health", None)
 
-    def triage(tag: str) -> Callable[[httpx.AsyncClient, int], Any]:
-        def send(client: httpx.AsyncClient, i: int) -> Any:
+    def triage(tag: str) -> Callable[[int], Request]:
+        def make(i: int) -> Request:
             body = unique(cases[i % len(cases)], f"{stamp}{tag}", i)
-            return client.post("/v1/triage", json=body, headers=WORKFLOW_KEY)
+            return ("POST", "/v1/triage", json.dumps(body).encode())
 
-        return send
+        return make
 
-    def triage_photo(tag: str) -> Callable[[httpx.AsyncClient, int], Any]:
-        def send(client: httpx.AsyncClient, i: int) -> Any:
+    def triage_photo(tag: str) -> Callable[[int], Request]:
+        def make(i: int) -> Request:
             body = unique(photo_case, f"{stamp}{tag}", i)
-            return client.post("/v1/triage", json=body, headers=WORKFLOW_KEY)
+            return ("POST", "/v1/triage", json.dumps(body).encode())
 
-        return send
+        return make
 
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +79,28 @@ def test_cache_answers_identical_texts(exported: dict[str, Path]) -> None:
     encoder.encode([TEXTS[2]])  # evicts the least recently used entry (TEXTS[0])
     encoder.encode([TEXTS[0]])
     assert encoder.cache_misses == 4
+
+
+def test_overlapping_calls_run_single_threaded_with_the_same_embeddings(
+    exported: dict[str, Path],
+) -> None:
+    encoder = MiniLMEncoder(onnx_path=exported["int8"], cache_size=0, num_threads=2)
+    alone = encoder.encode(TEXTS)
+    assert encoder._single_session is None
+    encoder._calls = 1  # as if another request's note were being encoded right now
+    try:
+        overlapped = encoder.encode(TEXTS)
+    finally:
+        encoder._calls = 0
+    assert encoder._single_session is not None
+    np.testing.assert_allclose(overlapped, alone, atol=1e-5)
+    # and from real threads at once: every call answers, the counter returns to zero (one
+    # text a call: int8 activations are quantised per batch, so compare like with like)
+    each = np.stack([encoder.encode([t])[0] for t in TEXTS])
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda t: encoder.encode([t])[0], TEXTS * 3))
+    np.testing.assert_allclose(np.stack(results), np.concatenate([each] * 3), atol=1e-5)
+    assert encoder._calls == 0
 
 
 def test_pickle_drops_sessions_and_reloads(exported: dict[str, Path]) -> None:

@@ -183,6 +183,20 @@ class _Prepared:
     payload_text: str
 
 
+# Statements of the write path, built once: building a statement and its cache key costs more
+# than running it on SQLite.
+_STORED_RESPONSE = sa.select(
+    idempotency_keys.c.request_hash, idempotency_keys.c.response, idempotency_keys.c.record_id
+).where(idempotency_keys.c.key == sa.bindparam("key"))
+_CHAIN_HEAD = (
+    sa.select(audit_records.c.id, audit_records.c.record_hash, audit_records.c.created_at)
+    .order_by(audit_records.c.id.desc())
+    .limit(1)
+)
+_INSERT_KEY = sa.insert(idempotency_keys)
+_INSERT_RECORD = sa.insert(audit_records)
+
+
 # ---------------------------------------------------------------------------- engine, schema
 
 
@@ -403,13 +417,14 @@ class AuditStore:
                         precondition(self._case_records(connection, precondition_case))
                     records = self._insert(connection, prepared)
                     connection.execute(
-                        sa.insert(idempotency_keys).values(
-                            key=key,
-                            request_hash=request_hash,
-                            response=response_text,
-                            record_id=records[0].record_id if records else None,
-                            created_at=datetime.now(UTC),
-                        )
+                        _INSERT_KEY,
+                        {
+                            "key": key,
+                            "request_hash": request_hash,
+                            "response": response_text,
+                            "record_id": records[0].record_id if records else None,
+                            "created_at": datetime.now(UTC),
+                        },
                     )
                 return IdempotentResult(
                     response=json.loads(response_text),
@@ -599,11 +614,7 @@ class AuditStore:
         """Chain and insert `prepared` after the current head; the caller holds the chain lock."""
         if not prepared:
             return []
-        head = connection.execute(
-            sa.select(audit_records.c.id, audit_records.c.record_hash, audit_records.c.created_at)
-            .order_by(audit_records.c.id.desc())
-            .limit(1)
-        ).first()
+        head = connection.execute(_CHAIN_HEAD).first()
         last_id, prev_hash = (0, GENESIS_HASH) if head is None else (int(head[0]), str(head[1]))
         # Never earlier than the head: created_at then orders the chain like the ids do, so a
         # date range is a contiguous segment even if the clock steps back.
@@ -637,7 +648,7 @@ class AuditStore:
             )
             prev_hash = digest
         connection.execute(
-            sa.insert(audit_records),
+            _INSERT_RECORD,
             [
                 {
                     "id": record.id,
@@ -658,16 +669,11 @@ class AuditStore:
     def _stored_response(
         self, key: str, request_hash: str, connection: sa.Connection | None = None
     ) -> IdempotentResult | None:
-        query = sa.select(
-            idempotency_keys.c.request_hash,
-            idempotency_keys.c.response,
-            idempotency_keys.c.record_id,
-        ).where(idempotency_keys.c.key == key)
         if connection is None:
             with self.engine.connect() as own:
-                row = own.execute(query).first()
+                row = own.execute(_STORED_RESPONSE, {"key": key}).first()
         else:
-            row = connection.execute(query).first()
+            row = connection.execute(_STORED_RESPONSE, {"key": key}).first()
         if row is None:
             return None
         if row[0] != request_hash:

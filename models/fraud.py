@@ -201,6 +201,8 @@ class IsolationForestDetector(BaseDetector):
 
         matrix = _as_matrix(X)
         self.n_features_in_ = matrix.shape[1]
+        self.flat_: dict[str, Any] | None = None  # caches of an earlier fit
+        self.denominator_: float | None = None
         self.forest_ = IsolationForest(
             n_estimators=self.n_estimators,
             max_samples=self.max_samples,
@@ -233,7 +235,12 @@ class IsolationForestDetector(BaseDetector):
                     + forest._average_path_length_per_tree[i][leaves]
                     - 1.0
                 )
-        denominator = len(forest.estimators_) * _average_path_length([forest._max_samples])
+        denominator = getattr(self, "denominator_", None)
+        if denominator is None:  # sklearn's helper validates its input: ~0.4 ms a call
+            denominator = len(forest.estimators_) * float(
+                _average_path_length([forest._max_samples])[0]
+            )
+            self.denominator_ = denominator
         return np.asarray(2 ** (-depths / denominator), dtype=float)
 
     def _walk_all_trees(self, matrix: np.ndarray) -> np.ndarray:

@@ -178,6 +178,11 @@ def test_isolation_forest_fast_path_equals_sklearn() -> None:
     np.testing.assert_allclose(
         detector.decision_function(ties), -detector.forest_.score_samples(ties), rtol=1e-12
     )
+    # a refit (other forest size and sample) drops the fast path's cached trees and constants
+    detector.set_params(n_estimators=12, max_samples=64).fit(X[:300])
+    np.testing.assert_allclose(
+        detector.decision_function(X[:50]), -detector.forest_.score_samples(X[:50]), rtol=1e-12
+    )
 
 
 def test_score_case_for_an_unknown_customer_leaves_the_state_alone(

@@ -252,8 +252,15 @@ class Predictors:
             return None
         return self.assess_photos(case.request.photos)
 
-    def assess_photos(self, photos: Sequence[Photo]) -> ModelCall[DamageResult]:
-        """Damage per photo and aggregated. A photo that is not a readable image raises
+    def damage_product_lines(self) -> list[str]:
+        """The product lines the damage model has its own heads for (none without a model)."""
+        return list(getattr(self.damage, "product_lines", None) or [])
+
+    def assess_photos(
+        self, photos: Sequence[Photo], product_line: str | None = None
+    ) -> ModelCall[DamageResult]:
+        """Damage per photo and aggregated, by `product_line`'s own heads when the model has
+        them (else the general heads). A photo that is not a readable image raises
         `PhotoRejected` (the client's error, with its index); model failures are returned."""
         if self.damage is None:
             return ModelCall(None, self._unavailable("damage"))
@@ -270,8 +277,12 @@ class Predictors:
                 open_image(photo[1])  # header and limits only: cheap, and names the photo
             except ImageRejected as exc:
                 raise PhotoRejected(index, str(exc)) from None
+        contents = [content for _, content in readable]
         try:
-            assessments = self.damage.assess([content for _, content in readable])
+            if product_line in self.damage_product_lines():
+                assessments = self.damage.assess(contents, product_line=product_line)
+            else:
+                assessments = self.damage.assess(contents)
         except ImageRejected as exc:  # failed on full decode (truncated data, say): which one?
             from features.images import load_rgb
 

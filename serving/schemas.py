@@ -379,6 +379,10 @@ class ModelStatusPublic(PublicModel):
         default_factory=dict,
         description="Libraries installed at another version than the model was trained with",
     )
+    product_lines: list[str] = Field(
+        default_factory=list,
+        description="Damage model: the product lines with their own heads",
+    )
 
 
 class CheckPublic(PublicModel):
@@ -456,12 +460,24 @@ class PhotosCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     photos: Annotated[list[Photo], Field(min_length=1, max_length=MAX_PHOTOS)]
+    product_line: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="The product line the photos show. When the damage model has its own heads "
+        "for it (`GET /v1/versions`: models.damage.product_lines) they assess the photos; "
+        "otherwise, or when omitted, the general heads do (`heads` in the answer says which)",
+    )
 
 
 class PhotosPublic(PublicModel):
     """Per-photo damage assessments and the aggregate over them."""
 
     damage: DamagePublic
+    heads: str = Field(
+        description="Which heads assessed the photos: a product line's own, or general"
+    )
     model_version: str | None
 
 

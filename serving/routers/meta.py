@@ -35,6 +35,7 @@ def _models(predictors: Predictors) -> dict[str, ModelStatusPublic]:
             version=s.version,
             detail=s.detail,
             library_mismatches=s.library_mismatches,
+            product_lines=predictors.damage_product_lines() if name == "damage" else [],
         )
         for name, s in predictors.statuses.items()
     }

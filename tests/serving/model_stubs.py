@@ -61,12 +61,20 @@ class StubReason:
 class StubDamage:
     """Decodes each photo with the real intake; darker photos look more damaged."""
 
-    def assess(self, images: Sequence[bytes]) -> list[PhotoAssessment]:
+    @property
+    def product_lines(self) -> list[str]:
+        """One product line with its own heads: they call damage a scratch."""
+        return ["tiles"]
+
+    def assess(
+        self, images: Sequence[bytes], product_line: str | None = None
+    ) -> list[PhotoAssessment]:
         out = []
         for image in images:
             pixels = load_rgb(image, 32)
             probability = float(np.clip(1.0 - pixels.mean() / 255.0, 0.0, 1.0))
-            kind = "CRACK_BREAK" if probability >= 0.5 else "NONE"
+            damaged = "SCRATCH_SCUFF" if product_line == "tiles" else "CRACK_BREAK"
+            kind = damaged if probability >= 0.5 else "NONE"
             types = {t: (0.8 if t == kind else 0.04) for t in DAMAGE_TYPES}
             out.append(PhotoAssessment(probability, kind, types))
         return out

@@ -175,6 +175,34 @@ def test_components_classify_notes_and_assess_photos(models_client: TestClient) 
     assert refused.json()["detail"][0]["loc"][:3] == ["body", "photos", 0]
 
 
+def test_photos_of_a_product_line_are_assessed_by_its_own_heads(
+    models_client: TestClient,
+) -> None:
+    photos = [{"photo_id": "a", "content_type": "image/jpeg", "content_base64": jpeg(10)}]
+    versions = models_client.get("/v1/versions", headers=headers()).json()
+    assert versions["models"]["damage"]["product_lines"] == ["tiles"]
+    assert versions["models"]["reason"]["product_lines"] == []
+
+    def assess(**extra: Any) -> Any:
+        return models_client.post(
+            "/v1/components/damage", json={"photos": photos, **extra}, headers=headers()
+        )
+
+    general = assess().json()
+    assert general["heads"] == "general"
+    assert general["damage"]["damage_type"] == "CRACK_BREAK"
+    tiles = assess(product_line="tiles").json()
+    assert tiles["heads"] == "tiles"
+    assert tiles["damage"]["damage_type"] == "SCRATCH_SCUFF"
+    # a line without its own heads is answered by the general heads, and says so
+    other = assess(product_line="ceramics").json()
+    assert other["heads"] == "general"
+    assert other["damage"] == general["damage"]
+    refused = assess(product_line="tiles; drop table")
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["body", "product_line"]
+
+
 def test_components_without_models_answer_503(client: TestClient) -> None:
     notes = {"notes": [{"id": "n1", "text": "broken"}]}
     response = client.post("/v1/components/reason", json=notes, headers=headers())

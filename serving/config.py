@@ -60,6 +60,12 @@ class ServingSettings(Settings):
     max_body_bytes: int = Field(
         default=25 * 1024 * 1024, gt=0, description="Largest request body accepted (413 above)"
     )
+    damage_lines: dict[str, str] = Field(
+        default_factory=dict,
+        description="Item category -> damage model product line (JSON in the environment, e.g. "
+        '{"flooring": "tiles"}): triage assesses the photos of a case of that category with '
+        "the line's own heads when the model has them. Other categories: the general heads",
+    )
     max_in_flight: int = Field(
         default=64,
         ge=1,

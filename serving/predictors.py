@@ -14,7 +14,7 @@ import logging
 import math
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -80,6 +80,8 @@ class DamageResult:
     damage_probability: float
     damage_type: str
     damaged_photos: int
+    heads: str = "general"
+    """Which heads answered: a product line's own, or "general"."""
 
     def as_features(self) -> dict[str, Any]:
         """The side input the disposition features expect."""
@@ -142,6 +144,7 @@ class Predictors:
         customer_state: Any | None = None,
         photo_root: Path | None = None,
         postings: Any | None = None,
+        damage_lines: Mapping[str, str] | None = None,
     ) -> None:
         missing = set(MODEL_NAMES) - set(statuses)
         if missing:
@@ -152,6 +155,7 @@ class Predictors:
         self.fraud = fraud
         self.customer_state = customer_state
         self.photo_root = photo_root.resolve() if photo_root is not None else None
+        self.damage_lines = dict(damage_lines or {})
         self.statuses = dict(statuses)
         self.postings = postings if postings is not None else load_postings()
         self._reason_estimator = _estimator_of(reason)
@@ -247,10 +251,11 @@ class Predictors:
         return path.read_bytes()
 
     def assess_damage(self, case: ReturnCase) -> ModelCall[DamageResult] | None:
-        """Assess the case's photos (None when it has none); see `assess_photos`."""
+        """Assess the case's photos (None when it has none), by the product line its item's
+        category maps to (`damage_lines`) when there is one; see `assess_photos`."""
         if not case.request.photos:
             return None
-        return self.assess_photos(case.request.photos)
+        return self.assess_photos(case.request.photos, self.damage_lines.get(case.item.category))
 
     def damage_product_lines(self) -> list[str]:
         """The product lines the damage model has its own heads for (none without a model)."""
@@ -278,11 +283,12 @@ class Predictors:
             except ImageRejected as exc:
                 raise PhotoRejected(index, str(exc)) from None
         contents = [content for _, content in readable]
+        heads = product_line if product_line in self.damage_product_lines() else "general"
         try:
-            if product_line in self.damage_product_lines():
-                assessments = self.damage.assess(contents, product_line=product_line)
-            else:
+            if heads == "general":
                 assessments = self.damage.assess(contents)
+            else:
+                assessments = self.damage.assess(contents, product_line=heads)
         except ImageRejected as exc:  # failed on full decode (truncated data, say): which one?
             from features.images import load_rgb
 
@@ -315,6 +321,7 @@ class Predictors:
                 round(float(case_damage.damage_probability), 6),
                 str(case_damage.damage_type),
                 int(case_damage.damaged_photos),
+                heads,
             )
         )
 
@@ -561,6 +568,7 @@ def load_predictors(
         customer_state=customer_state,
         photo_root=settings.photo_root,
         postings=load_postings(settings.postings_file),
+        damage_lines=settings.damage_lines,
     )
     predictors.warm_up()
     return predictors

@@ -134,6 +134,11 @@ class DamagePublic(PublicModel):
     damage_probability: float
     damage_type: DamageType
     damaged_photos: int
+    heads: str = Field(
+        default="general",
+        description="Which heads of the damage model answered: a product line's own (see "
+        "`TRIAGE_DAMAGE_LINES`, or `product_line` of the photo endpoint), or general",
+    )
     photos: list[PhotoDamagePublic]
 
 
@@ -467,7 +472,7 @@ class PhotosCreate(BaseModel):
         pattern=r"^[A-Za-z0-9_.-]+$",
         description="The product line the photos show. When the damage model has its own heads "
         "for it (`GET /v1/versions`: models.damage.product_lines) they assess the photos; "
-        "otherwise, or when omitted, the general heads do (`heads` in the answer says which)",
+        "otherwise, or when omitted, the general heads do (`damage.heads` says which)",
     )
 
 
@@ -475,9 +480,6 @@ class PhotosPublic(PublicModel):
     """Per-photo damage assessments and the aggregate over them."""
 
     damage: DamagePublic
-    heads: str = Field(
-        description="Which heads assessed the photos: a product line's own, or general"
-    )
     model_version: str | None
 
 

@@ -402,6 +402,7 @@ def damage_public(damage: DamageResult | None) -> DamagePublic | None:
         damage_probability=damage.damage_probability,
         damage_type=DamageType(damage.damage_type),
         damaged_photos=damage.damaged_photos,
+        heads=damage.heads,
         photos=[
             PhotoDamagePublic(
                 photo_id=p.photo_id,

@@ -100,15 +100,13 @@ def assess_photos(
     body: PhotosCreate, caller: ComponentCaller, predictors: PredictorsDep
 ) -> PhotosPublic:
     """Damage probability and type per photo, and the case-level aggregate (the most damaged
-    photo decides), by `product_line`'s own heads when the model has them (`heads` says which
-    answered). A photo that is not a readable JPEG, PNG or WebP image is a 422."""
+    photo decides), by `product_line`'s own heads when the model has them (`damage.heads`
+    says which answered). A photo that is not a readable JPEG, PNG or WebP image is a 422."""
     if predictors.damage is None:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
             f"damage model unavailable: {predictors.statuses['damage'].detail}",
         )
-    lines = predictors.damage_product_lines()
-    heads = body.product_line if body.product_line in lines else "general"
     try:
         call = predictors.assess_photos(body.photos, body.product_line)
     except PhotoRejected as exc:
@@ -120,4 +118,4 @@ def assess_photos(
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"damage model: {call.error}")
     damage = damage_public(call.output)
     assert damage is not None
-    return PhotosPublic(damage=damage, heads=heads, model_version=predictors.versions()["damage"])
+    return PhotosPublic(damage=damage, model_version=predictors.versions()["damage"])

@@ -189,18 +189,44 @@ def test_photos_of_a_product_line_are_assessed_by_its_own_heads(
         )
 
     general = assess().json()
-    assert general["heads"] == "general"
+    assert general["damage"]["heads"] == "general"
     assert general["damage"]["damage_type"] == "CRACK_BREAK"
     tiles = assess(product_line="tiles").json()
-    assert tiles["heads"] == "tiles"
+    assert tiles["damage"]["heads"] == "tiles"
     assert tiles["damage"]["damage_type"] == "SCRATCH_SCUFF"
     # a line without its own heads is answered by the general heads, and says so
     other = assess(product_line="ceramics").json()
-    assert other["heads"] == "general"
+    assert other["damage"]["heads"] == "general"
     assert other["damage"] == general["damage"]
     refused = assess(product_line="tiles; drop table")
     assert refused.status_code == 422
     assert refused.json()["detail"][0]["loc"] == ["body", "product_line"]
+
+
+def test_triage_assesses_photos_by_the_line_its_category_maps_to(
+    models_settings: Any, return_case: dict[str, Any]
+) -> None:
+    from model_stubs import stub_loader
+
+    from serving.app import create_app
+
+    category = return_case["item"]["category"]
+    settings = models_settings.model_copy(update={"damage_lines": {category: "tiles"}})
+    with TestClient(create_app(settings, model_loader=stub_loader)) as client:
+        body = client.post("/v1/triage", json=with_photo(return_case, 20), headers=headers())
+        damage = body.json()["damage"]
+        assert damage["heads"] == "tiles"
+        assert damage["damage_type"] == "SCRATCH_SCUFF"
+        other = copy.deepcopy(return_case)
+        other["item"]["category"] = category + "_other"
+        other["request"]["event_id"] += "-other"
+        other["request"]["return_id"] += "-other"
+        answer = client.post("/v1/triage", json=with_photo(other, 20), headers=headers()).json()
+        assert answer["damage"]["heads"] == "general"
+        assert answer["damage"]["damage_type"] == "CRACK_BREAK"
+        # the audit record keeps which heads answered
+        record = store_of(client).records_for_case(return_case["request"]["return_id"])[-1]
+        assert record.payload["response"]["damage"]["heads"] == "tiles"
 
 
 def test_components_without_models_answer_503(client: TestClient) -> None:

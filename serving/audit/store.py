@@ -258,7 +258,7 @@ def upgrade(engine_or_url: sa.Engine | str | sa.URL, revision: str = "head") -> 
             engine.dispose()
 
 
-_SQLITE_WRITERS: weakref.WeakKeyDictionary[sa.Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[sa.Engine, Any] = weakref.WeakKeyDictionary()
 """One lock per SQLite engine: the threads of a process queue for the write lock here."""
 _SQLITE_WRITERS_GUARD = threading.Lock()
 
@@ -270,11 +270,12 @@ def _write_transaction(engine: sa.Engine, lock: int = _CHAIN_LOCK) -> Iterator[s
     SQLite: threads of this process take turns on a Python lock before `BEGIN IMMEDIATE`.
     Without it they would all contend in SQLite's busy handler, which sleeps in growing steps
     (up to 100 ms) between tries: under concurrent load, most of a request's time. Other
-    processes still wait in the busy handler (`busy_timeout`).
+    processes still wait in the busy handler (`busy_timeout`). The lock is re-entrant: a write
+    nested in another on one thread fails after the busy timeout instead of hanging.
     """
     if engine.dialect.name == "sqlite":
         with _SQLITE_WRITERS_GUARD:
-            writers = _SQLITE_WRITERS.setdefault(engine, threading.Lock())
+            writers = _SQLITE_WRITERS.setdefault(engine, threading.RLock())
         with writers, engine.connect() as connection:
             connection.execution_options(**{_WRITE: True})
             with connection.begin():

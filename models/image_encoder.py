@@ -29,6 +29,8 @@ from typing import Any, Literal, cast
 import numpy as np
 from numpy.typing import NDArray
 
+from models.onnx_runtime import cpu_session
+
 Backend = Literal["torch", "onnx"]
 
 HEAD_CHANNELS = 1280
@@ -247,22 +249,10 @@ class ImageEncoder:
         worker = threads == 1 and self.num_threads != 1
         session = self._worker_session if worker else self._session
         if session is None:
-            import onnxruntime as ort
-
             if self.onnx_path is None:
                 target = Path(tempfile.mkdtemp(prefix="image-encoder-")) / ONNX_FILE
                 self.onnx_path = self.export_onnx(target)
-            model = self.onnx_path if isinstance(self.onnx_path, bytes) else str(self.onnx_path)
-            options = ort.SessionOptions()
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            intra = 1 if worker else self.num_threads
-            if intra is not None:
-                options.intra_op_num_threads = intra
-                options.inter_op_num_threads = 1
-            # idle pool threads sleep instead of spinning: spinning burns the cores that
-            # concurrent requests (and other models) need
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+            session = cpu_session(self.onnx_path, 1 if worker else self.num_threads)
             if worker:
                 self._worker_session = session
             else:

@@ -26,6 +26,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from models.onnx_runtime import cpu_session
+
 Backend = Literal["torch", "onnx"]
 
 EMBEDDING_DIM = 384
@@ -249,23 +251,12 @@ class MiniLMEncoder:
         return session
 
     def _new_session(self, threads: int | None) -> Any:
-        import onnxruntime as ort
-
         if self.onnx_path is None:
             import tempfile
 
             target = Path(tempfile.mkdtemp(prefix="minilm-onnx-")) / ONNX_FILE
             self.onnx_path = self.export_onnx(target)
-        model = self.onnx_path if isinstance(self.onnx_path, bytes) else str(self.onnx_path)
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads is not None:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-        # idle pool threads sleep instead of spinning: spinning burns the cores that
-        # concurrent requests (and other models) need
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        return cpu_session(self.onnx_path, threads)
 
     # -- export --------------------------------------------------------------------------------
     def export_onnx(

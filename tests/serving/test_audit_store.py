@@ -94,6 +94,26 @@ def _stored_hash(store: AuditStore, record_id: int) -> str:
 # ---------------------------------------------------------------------------- appending
 
 
+def _at_once(threads_n: int, work: Callable[[int], None]) -> list[BaseException]:
+    """Run `work(worker)` on `threads_n` threads released together; the errors they raised."""
+    barrier = threading.Barrier(threads_n)
+    errors: list[BaseException] = []
+
+    def run(worker: int) -> None:
+        try:
+            barrier.wait()
+            work(worker)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in range(threads_n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
 def test_append_returns_the_stored_chained_record(store: AuditStore) -> None:
     first = store.append("triage", "RET-1", "triage-service", _triage_payload(1))
     decision = store.append(
@@ -377,22 +397,12 @@ def test_threads_of_one_process_queue_for_sqlite_writes_instead_of_busy_waiting(
     store = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}", busy_timeout_s=0.001)
     store.upgrade()
     threads_n, per_thread = 8, 15
-    barrier = threading.Barrier(threads_n)
-    errors: list[BaseException] = []
 
     def work(worker: int) -> None:
-        try:
-            barrier.wait()
-            for i in range(per_thread):
-                store.append("triage", f"W{worker}-{i}", "svc", {"i": i, "worker": worker})
-        except BaseException as exc:
-            errors.append(exc)
+        for i in range(per_thread):
+            store.append("triage", f"W{worker}-{i}", "svc", {"i": i, "worker": worker})
 
-    threads = [threading.Thread(target=work, args=(w,)) for w in range(threads_n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = _at_once(threads_n, work)
     assert not errors, errors[:3]
     result = store.verify()
     assert result.ok and result.checked == threads_n * per_thread
@@ -405,31 +415,18 @@ def test_concurrent_appends_keep_a_gapless_valid_chain(
     # two stores = two engines and pools, as two worker processes would have
     stores = [make_store(), make_store()]
     threads_n, per_thread = 8, 12
-    barrier = threading.Barrier(threads_n)
-    errors: list[BaseException] = []
 
     def work(worker: int) -> None:
         store = stores[worker % 2]
-        try:
-            barrier.wait()
-            for i in range(per_thread):
-                if i % 4 == 3:
-                    store.append_many(
-                        [
-                            AuditEntry("triage", f"W{worker}-{i}-{j}", "svc", {"j": j})
-                            for j in range(3)
-                        ]
-                    )
-                else:
-                    store.append("triage", f"W{worker}-{i}", "svc", {"i": i, "worker": worker})
-        except BaseException as exc:
-            errors.append(exc)
+        for i in range(per_thread):
+            if i % 4 == 3:
+                store.append_many(
+                    [AuditEntry("triage", f"W{worker}-{i}-{j}", "svc", {"j": j}) for j in range(3)]
+                )
+            else:
+                store.append("triage", f"W{worker}-{i}", "svc", {"i": i, "worker": worker})
 
-    threads = [threading.Thread(target=work, args=(w,)) for w in range(threads_n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = _at_once(threads_n, work)
     assert not errors, errors
 
     batches = per_thread // 4  # every 4th call appends a batch of 3
@@ -500,23 +497,13 @@ def test_idempotent_batch_and_empty_outcomes(store: AuditStore) -> None:
 def test_fifty_racing_duplicates_store_one_record(make_store: Callable[[], AuditStore]) -> None:
     stores = [make_store(), make_store()]
     callers = 50
-    barrier = threading.Barrier(callers)
     calls: list[int] = []
     results: list[Any] = [None] * callers
-    errors: list[BaseException] = []
 
     def call(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = stores[i % 2].idempotent("evt-race", "h", _producer(calls)).response
-        except BaseException as exc:
-            errors.append(exc)
+        results[i] = stores[i % 2].idempotent("evt-race", "h", _producer(calls)).response
 
-    threads = [threading.Thread(target=call, args=(i,)) for i in range(callers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = _at_once(callers, call)
     assert not errors, errors
     assert len({json.dumps(r, sort_keys=True) for r in results}) == 1
     assert _count(stores[0]) == 1

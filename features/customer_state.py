@@ -12,6 +12,7 @@ start from the training world's state. Pure: no I/O beyond `save` / `load` of a 
 
 from __future__ import annotations
 
+import copy
 import gzip
 import json
 import math
@@ -442,6 +443,10 @@ class CustomerState:
         clone.token_owners = _Overlay(self.token_owners)
         clone.parent = _Overlay(self.parent)
         clone.members = _Overlay(self.members)
+        # an inspected event changes these nested in place (any customer's, any inspector's)
+        clone.inspector_counts = _CopyOnRead(self.inspector_counts)  # type: ignore[assignment]
+        clone.inspectors = _CopyOnRead(self.inspectors)  # type: ignore[assignment]
+        clone.site_inspectors = _CopyOnRead(self.site_inspectors)  # type: ignore[assignment]
         return clone
 
     # ------------------------------------------------------------------ building and saving
@@ -643,3 +648,13 @@ class _Overlay(MutableMapping[str, Any]):
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
+
+
+class _CopyOnRead(_Overlay):
+    """An `_Overlay` that copies a base value into its front when it is first read, so changes
+    made in place to the value (nested counters, lists) stay in the overlay too."""
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._front and key not in self._deleted and key in self._base:
+            self._front[key] = copy.copy(self._base[key])
+        return super().__getitem__(key)

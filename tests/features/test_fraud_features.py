@@ -128,6 +128,34 @@ def test_a_view_links_accounts_without_touching_the_state() -> None:
         del view.members["nobody"]
 
 
+def test_a_view_keeps_inspection_aggregates_to_itself() -> None:
+    """An inspected event folded into a `copy_for` view changes the view's per-customer and
+    per-inspector aggregates (nested in place), never the state's."""
+
+    def inspected(customer: str, inspector: str, site: str) -> ReturnEvent:
+        return ReturnEvent(
+            customer, 10.0, 50.0, warehouse=site, inspector_id=inspector,
+            inspection_condition="NEW", inspection_finding="OK",
+        )  # fmt: skip
+
+    state = CustomerState()
+    state.update(inspected("A", "I1", "W1"))
+    state.update(inspected("B", "I1", "W1"))
+    names = ("inspector_counts", "inspectors", "site_inspectors")
+    before = {name: json.dumps(getattr(state, name), sort_keys=True) for name in names}
+    view = state.copy_for("A")
+    view.update(inspected("A", "I1", "W1"))
+    view.update(inspected("A", "I2", "W1"))  # a new inspector on the same site
+    view.update(inspected("B", "I1", "W2"))  # another customer, another site
+    assert view.inspector_counts["A"] == {"I1": 2.0, "I2": 1.0}
+    assert view.inspectors["I1"]["cases"] == 4.0
+    assert view.site_inspectors["W1"] == ["I1", "I2"]
+    assert view.snapshot("A")["inspected_count"] == 3.0
+    after = {name: json.dumps(getattr(state, name), sort_keys=True) for name in names}
+    assert after == before
+    assert state.snapshot("A")["inspected_count"] == 1.0
+
+
 def test_bad_events_are_refused() -> None:
     with pytest.raises(ValueError, match="value"):
         CustomerState().update(_event("A", 1.0, -5.0))

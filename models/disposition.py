@@ -299,7 +299,8 @@ class PathTables:
     leaf values of the subtrees) to its feature's group, so a tree's row sums to the leaf value
     minus `bias[t]` (= E[root]). Summed over one class's trees, a row's attributions plus the
     bias add up to that class's raw score exactly (Saabas' path attribution: a leaf lookup per
-    tree instead of TreeSHAP's walk over every path, two orders of magnitude cheaper).
+    tree instead of TreeSHAP's walk over every path; measured here for two classes of a
+    150-round model, ~0.2 ms a case with the `pred_leaf` pass against ~2.7 ms).
     """
 
     values: np.ndarray

@@ -571,6 +571,15 @@ def load_predictors(
         damage_lines=settings.damage_lines,
     )
     predictors.warm_up()
+    lines = predictors.damage_product_lines()
+    unknown = sorted({line for line in settings.damage_lines.values() if line not in lines})
+    if predictors.damage is not None and unknown:
+        logger.warning(
+            "TRIAGE_DAMAGE_LINES names product lines the damage model has no heads for: %s "
+            "(their cases get the general heads; the model has: %s)",
+            ", ".join(unknown),
+            ", ".join(lines) or "none",
+        )
     return predictors
 
 

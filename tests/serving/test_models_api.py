@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import copy
 import io
+import logging
 from typing import Any
 
 import pytest
@@ -204,15 +205,20 @@ def test_photos_of_a_product_line_are_assessed_by_its_own_heads(
 
 
 def test_triage_assesses_photos_by_the_line_its_category_maps_to(
-    models_settings: Any, return_case: dict[str, Any]
+    models_settings: Any, return_case: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
     from model_stubs import stub_loader
 
     from serving.app import create_app
 
     category = return_case["item"]["category"]
-    settings = models_settings.model_copy(update={"damage_lines": {category: "tiles"}})
-    with TestClient(create_app(settings, model_loader=stub_loader)) as client:
+    lines = {category: "tiles", "flooring": "tile"}  # "tile": a typo the service warns about
+    settings = models_settings.model_copy(update={"damage_lines": lines})
+    with (
+        caplog.at_level(logging.WARNING, logger="serving.predictors"),
+        TestClient(create_app(settings, model_loader=stub_loader)) as client,
+    ):
+        assert "no heads for: tile (" in caplog.text
         body = client.post("/v1/triage", json=with_photo(return_case, 20), headers=headers())
         damage = body.json()["damage"]
         assert damage["heads"] == "tiles"

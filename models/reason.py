@@ -21,6 +21,7 @@ import json
 import re
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -67,6 +68,16 @@ def split_sentences(text: str, max_sentences: int = 12) -> list[str]:
     """The sentences of a (cleaned) note, at most `max_sentences` (the first ones); pieces with
     no letter or digit are dropped. A note with no break is one sentence: itself."""
     return [text[start:end] for start, end in sentence_spans(text, max_sentences)] or [text]
+
+
+def _class_scores(scores: np.ndarray) -> np.ndarray:
+    """A logistic regression's scores per class, shape (..., n classes). With two classes
+    sklearn gives one score s per row (for the second class): this returns (-s/2, s/2), whose
+    softmax is the same sigmoid(s)."""
+    if scores.ndim == 2 and scores.shape[-1] > 1:
+        return scores
+    half = np.reshape(scores, (-1, 1)) / 2.0
+    return np.hstack([-half, half])
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -279,7 +290,7 @@ class TfidfReasonClassifier(_ReasonClassifier):
         scores = self.logistic_.decision_function(self.vectorizer_.transform(texts))
         # classes never seen in training get a very low score
         logits = np.full((len(texts), len(CLASSES)), -1e4)
-        logits[:, self.logistic_.classes_] = scores
+        logits[:, self.logistic_.classes_] = _class_scores(scores)
         return logits
 
     def _save_scorer(self, directory: Path) -> None:
@@ -313,6 +324,12 @@ class MiniLMReasonClassifier(_ReasonClassifier):
     mean dilutes; the maximum keeps it. A one-sentence note uses its own embedding for both.
     With `sentence_spans=True` as well, each sentence is pooled from its tokens in the note's
     own encoder pass instead of being encoded alone: one pass per note, as without pooling.
+
+    `num_layers` keeps only the encoder's first layers (fewer layers, cheaper notes; the cut
+    encoder is fine-tuned and exported as it is). `soup_size` > 1 fine-tunes that many
+    members from the same start with different seeds and serves the mean of their weights.
+    `device` is where fine-tuning runs: "cpu", "cuda", or "auto" (a GPU when torch sees one);
+    serving is always ONNX Runtime on the CPU.
     """
 
     _kind: ClassVar[str] = "minilm"
@@ -332,6 +349,9 @@ class MiniLMReasonClassifier(_ReasonClassifier):
         sentence_pooling: bool = False,
         sentence_spans: bool = False,
         max_sentences: int = 12,
+        num_layers: int | None = None,
+        soup_size: int = 1,
+        device: str = "cpu",
         quantize: bool = True,
         validation_fraction: float = 0.15,
         num_threads: int = 2,
@@ -351,6 +371,9 @@ class MiniLMReasonClassifier(_ReasonClassifier):
         self.sentence_pooling = sentence_pooling
         self.sentence_spans = sentence_spans
         self.max_sentences = max_sentences
+        self.num_layers = num_layers
+        self.soup_size = soup_size
+        self.device = device
         self.quantize = quantize
         self.validation_fraction = validation_fraction
         self.num_threads = num_threads
@@ -372,6 +395,7 @@ class MiniLMReasonClassifier(_ReasonClassifier):
             num_threads=self.num_threads,
             cache_size=0,
             sentence_spans=self._span_count,
+            num_layers=self.num_layers,
         )
         if self.fine_tune:
             self._fine_tune(trainer, texts, y_index, weights, rng)
@@ -385,8 +409,8 @@ class MiniLMReasonClassifier(_ReasonClassifier):
             logistic.fit(features, y_index, sample_weight=weights)
             weight = np.zeros((len(CLASSES), features.shape[1]), dtype=np.float32)
             bias = np.full(len(CLASSES), -1e4, dtype=np.float32)
-            weight[logistic.classes_] = logistic.coef_
-            bias[logistic.classes_] = logistic.intercept_
+            weight[logistic.classes_] = _class_scores(logistic.coef_.T).T
+            bias[logistic.classes_] = _class_scores(logistic.intercept_)
             self.head_weight_, self.head_bias_ = weight, bias
         self.encoder_.clear_cache()
 
@@ -398,14 +422,14 @@ class MiniLMReasonClassifier(_ReasonClassifier):
         weights: np.ndarray,
         rng: np.random.Generator,
     ) -> None:
+        """Fine-tune the trainer's encoder and a head in place; with `soup_size` > 1, train
+        that many members from the same start (seeds `random_state`, +1, ...) and keep the
+        element-wise mean of their weights (a uniform model soup: one model's serving cost)."""
         import torch
 
-        torch.manual_seed(self.random_state)
         torch.set_num_threads(self.num_threads)
-        model = trainer.torch_model()
-        model.train()
-        pooled_model = pooled_encoder(model, self._span_count)
-        head = torch.nn.Linear(self._feature_dim, len(CLASSES))
+        device = training_device(self.device)
+        model = trainer.torch_model().to(device)
         encoded, spans = trainer.tokenize(texts)
         lengths = np.array([len(ids) for ids in encoded])
         # sentences of the notes that have several (token ids, owner note), for sentence pooling
@@ -416,8 +440,60 @@ class MiniLMReasonClassifier(_ReasonClassifier):
                 sentences = split_sentences(text, self.max_sentences)
                 if len(sentences) > 1:
                     sentence_ids[i] = trainer.tokenize(sentences)[0]
-        cost = lengths + np.array([sum(len(ids) for ids in sent) for sent in sentence_ids])
-        n_steps_per_epoch = int(np.ceil(len(texts) / self.batch_size))
+        batch = _Batches(
+            encoded=encoded,
+            spans=spans,
+            sentence_ids=sentence_ids,
+            cost=lengths + np.array([sum(len(ids) for ids in sent) for sent in sentence_ids]),
+            y=torch.from_numpy(y_index).to(device),
+            weights=torch.from_numpy(weights.astype(np.float32)).to(device),
+            device=device,
+        )
+        start = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        encoder_states: list[dict[str, Any]] = []
+        heads: list[tuple[Any, Any]] = []
+        for member in range(max(1, self.soup_size)):
+            # every member starts from the same encoder and head; the seed then changes the
+            # batch order and dropout. The first member continues the caller's generator, so a
+            # soup of one is the plain fine-tune.
+            torch.manual_seed(self.random_state)
+            head = torch.nn.Linear(self._feature_dim, len(CLASSES)).to(device)
+            if member:
+                model.load_state_dict(start)
+                torch.manual_seed(self.random_state + member)
+            member_rng = rng if member == 0 else np.random.default_rng(self.random_state + member)
+            self._train_member(model, head, batch, member_rng)
+            if self.soup_size > 1:
+                encoder_states.append(
+                    {k: v.detach().clone() for k, v in model.state_dict().items()}
+                )
+            heads.append((head.weight.detach().cpu(), head.bias.detach().cpu()))
+        if encoder_states:
+            model.load_state_dict(_mean_state(encoder_states))
+        model.to("cpu").eval()  # exported and served on the CPU
+        with torch.no_grad():
+            weight = torch.stack([w for w, _ in heads]).mean(dim=0)
+            bias = torch.stack([b for _, b in heads]).mean(dim=0)
+            self.head_weight_ = (self._LOGIT_SCALE * weight).numpy().astype(np.float32)
+            self.head_bias_ = (self._LOGIT_SCALE * bias).numpy().astype(np.float32)
+
+    def _train_member(
+        self, model: Any, head: Any, batch: _Batches, rng: np.random.Generator
+    ) -> None:
+        """One fine-tuning run of `model` and `head` over the notes in `batch` (AdamW, linear
+        warm-up and decay, length-bucketed batches shuffled by `rng`)."""
+        import torch
+
+        model.train()
+        pooled_model = pooled_encoder(model, self._span_count)
+        encoded, spans, sentence_ids, device = (
+            batch.encoded,
+            batch.spans,
+            batch.sentence_ids,
+            batch.device,
+        )
+        cost, y_tensor, w_tensor = batch.cost, batch.y, batch.weights
+        n_steps_per_epoch = int(np.ceil(len(encoded) / self.batch_size))
         total_steps = max(1, round(self.epochs * n_steps_per_epoch))
         optimiser = torch.optim.AdamW(
             [
@@ -433,8 +509,6 @@ class MiniLMReasonClassifier(_ReasonClassifier):
                 (step + 1) / warmup, max(0.0, (total_steps - step) / (total_steps - warmup + 1))
             ),
         )
-        y_tensor = torch.from_numpy(y_index)
-        w_tensor = torch.from_numpy(weights.astype(np.float32))
         step = 0
         while step < total_steps:
             # length buckets: sort by (jittered) length, cut into batches, shuffle the batches
@@ -448,17 +522,21 @@ class MiniLMReasonClassifier(_ReasonClassifier):
                     break
                 index = batches[b]
                 pooled = _torch_pooled(
-                    pooled_model, [encoded[i] for i in index], spans and [spans[i] for i in index]
+                    pooled_model,
+                    [encoded[i] for i in index],
+                    spans and [spans[i] for i in index],
+                    device=device,
                 )
                 if self.sentence_pooling and not self.sentence_spans:
                     owners = [row for row, i in enumerate(index) for _ in sentence_ids[i]]
                     flat = [ids for i in index for ids in sentence_ids[i]]
                     sentence_max = pooled.clone()
                     if flat:
-                        per_sentence = _torch_pooled(pooled_model, flat)
-                        owner = torch.tensor(owners).unsqueeze(1).expand_as(per_sentence)
+                        per_sentence = _torch_pooled(pooled_model, flat, device=device)
+                        owner = torch.tensor(owners, device=device)
+                        owner = owner.unsqueeze(1).expand_as(per_sentence)
                         # rows with several sentences take their sentences' maximum
-                        multi = torch.tensor(sorted(set(owners)))
+                        multi = torch.tensor(sorted(set(owners)), device=device)
                         sentence_max[multi] = -torch.inf
                         sentence_max = sentence_max.scatter_reduce(
                             0, owner, per_sentence, reduce="amax", include_self=True
@@ -482,9 +560,6 @@ class MiniLMReasonClassifier(_ReasonClassifier):
                 scheduler.step()
                 step += 1
         model.eval()
-        with torch.no_grad():
-            self.head_weight_ = (self._LOGIT_SCALE * head.weight).numpy().astype(np.float32)
-            self.head_bias_ = (self._LOGIT_SCALE * head.bias).numpy().astype(np.float32)
 
     def _export(self, trainer: MiniLMEncoder) -> bytes:
         import tempfile
@@ -555,15 +630,61 @@ class MiniLMReasonClassifier(_ReasonClassifier):
         self.encoder_ = self._served_encoder(directory / ONNX_FILE, directory)
 
 
+@dataclass(frozen=True)
+class _Batches:
+    """Tokenised training notes and their targets, shared by the members of a fine-tune."""
+
+    encoded: list[list[int]]
+    spans: list[list[int]] | None
+    sentence_ids: list[list[list[int]]]
+    cost: np.ndarray
+    y: Any
+    weights: Any
+    device: Any
+
+
+def _mean_state(states: list[dict[str, Any]]) -> dict[str, Any]:
+    """Element-wise mean of torch state dicts with the same keys (integer buffers, such as
+    position ids, are taken from the first)."""
+    import torch
+
+    mean: dict[str, Any] = {}
+    for key, first in states[0].items():
+        if torch.is_floating_point(first):
+            mean[key] = torch.stack([state[key] for state in states]).mean(dim=0)
+        else:
+            mean[key] = first
+    return mean
+
+
+def training_device(name: str) -> Any:
+    """The torch device fine-tuning runs on: "cpu", "cuda" (an error without a GPU), or
+    "auto" (the GPU when torch sees one, else the CPU)."""
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {name!r}")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' asked for, but torch sees no GPU")
+    return torch.device(name)
+
+
 def _torch_pooled(
-    model: Any, token_ids: list[list[int]], span_ids: list[list[int]] | None = None
+    model: Any,
+    token_ids: list[list[int]],
+    span_ids: list[list[int]] | None = None,
+    device: Any = None,
 ) -> Any:
     """Pooled features of tokenised texts through a torch `pooled_encoder` (with gradients),
-    padded to the longest in the list."""
+    padded to the longest in the list, computed on `device` (None: the CPU)."""
     import torch
 
     input_ids, mask, spans = pad_tokens(token_ids, span_ids)
     tensors = [torch.from_numpy(input_ids), torch.from_numpy(mask)]
     if spans is not None:
         tensors.append(torch.from_numpy(spans))
+    if device is not None:
+        tensors = [t.to(device) for t in tensors]
     return model(*tensors)

@@ -116,6 +116,10 @@ class MiniLMEncoder:
     sentence_spans: 0, or the number of sentences (the first ones) whose token spans are
         mean-pooled from the same pass; their element-wise maximum is appended to the note's
         embedding (`dim` 768). A note with fewer than two sentences repeats its embedding.
+    num_layers: keep only the first `num_layers` transformer layers of the torch model (None:
+        all six). Fewer layers cost proportionally less per note; fine-tune after cutting
+        (the top layers' output is what the pretrained pooling was trained on). The ONNX
+        backend runs whatever graph `onnx_path` holds.
     """
 
     def __init__(
@@ -128,9 +132,13 @@ class MiniLMEncoder:
         cache_size: int = 4096,
         num_threads: int | None = 2,
         sentence_spans: int = 0,
+        num_layers: int | None = None,
     ) -> None:
         if sentence_spans < 0:
             raise ValueError(f"sentence_spans must be >= 0, got {sentence_spans}")
+        if num_layers is not None and num_layers < 1:
+            raise ValueError(f"num_layers must be >= 1 or None, got {num_layers}")
+        self.num_layers = num_layers
         self.model_path = model_path
         self.backend = backend
         self.onnx_path = onnx_path
@@ -165,6 +173,7 @@ class MiniLMEncoder:
         state.setdefault("sentence_spans", 0)  # pickled before sentence spans existed
         state.setdefault("_single_session", None)
         state.setdefault("_calls", 0)
+        state.setdefault("num_layers", None)
         self.__dict__.update(state)
         self._calls_lock = threading.Lock()
 
@@ -229,6 +238,9 @@ class MiniLMEncoder:
             model = AutoModel.from_pretrained(
                 str(self.resolved_model_path), local_files_only=True, attn_implementation="eager"
             )
+            if self.num_layers is not None and self.num_layers < len(model.encoder.layer):
+                model.encoder.layer = model.encoder.layer[: self.num_layers]
+                model.config.num_hidden_layers = self.num_layers
             model.eval()
             self._model = model
         return self._model

@@ -18,8 +18,10 @@ from models.reason import (
     CLASSES,
     MiniLMReasonClassifier,
     TfidfReasonClassifier,
+    _mean_state,
     clean_note,
     split_sentences,
+    training_device,
 )
 from training.real_text import (
     evaluate_on_dev,
@@ -223,6 +225,82 @@ def test_fine_tuning_with_sentence_pooling_learns(spans: bool) -> None:
     assert model.head_weight_.shape == (len(CLASSES), 768)
     predicted = model.predict(["Lovely packaging. Sadly it broke and died.", "It is too tight."])
     assert list(predicted) == ["DEFECTIVE", "SIZE_FIT"]
+
+
+SEPARABLE_TEXTS = [
+    "It stopped working after a day.",
+    "Dead on arrival, will not turn on.",
+    "The dress is far too small for me.",
+    "Runs small, I need a bigger size.",
+] * 8
+SEPARABLE_CODES = ["DEFECTIVE", "DEFECTIVE", "SIZE_FIT", "SIZE_FIT"] * 8
+
+
+def test_soup_averages_the_members_weights() -> None:
+    """A soup of two members (same start, another seed for the second) is not the first
+    member alone, and the mean of their weights still separates the codes."""
+
+    def fitted(soup_size: int, random_state: int) -> MiniLMReasonClassifier:
+        model = MiniLMReasonClassifier(
+            epochs=4.0,
+            batch_size=8,
+            validation_fraction=0.0,
+            quantize=False,
+            num_layers=2,
+            soup_size=soup_size,
+            random_state=random_state,
+        )
+        return model.fit(SEPARABLE_TEXTS, SEPARABLE_CODES)
+
+    single = fitted(1, 0)
+    soup = fitted(2, 0)
+    assert soup.head_weight_.shape == single.head_weight_.shape
+    assert not np.allclose(soup.head_weight_, single.head_weight_)
+    for model in (single, soup):
+        assert list(model.predict(["It broke and died.", "It is too tight."])) == [
+            "DEFECTIVE",
+            "SIZE_FIT",
+        ]
+
+
+def test_mean_state_averages_floats_and_keeps_integer_buffers() -> None:
+    import torch
+
+    states = [
+        {"w": torch.tensor([1.0, 3.0]), "ids": torch.tensor([0, 1])},
+        {"w": torch.tensor([3.0, 5.0]), "ids": torch.tensor([0, 1])},
+    ]
+    mean = _mean_state(states)
+    assert mean["w"].tolist() == [2.0, 4.0]
+    assert mean["ids"].dtype == torch.int64
+    assert mean["ids"].tolist() == [0, 1]
+
+
+def test_training_device_choices() -> None:
+    import torch
+
+    assert training_device("cpu").type == "cpu"
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert training_device("auto").type == expected
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no GPU"):
+            training_device("cuda")
+    with pytest.raises(ValueError, match="device"):
+        training_device("tpu")
+
+
+def test_tfidf_trained_on_two_codes_scores_both() -> None:
+    """With two codes in the training notes sklearn gives one score per note; both codes
+    still get their probability (they sum to one) and unseen codes get none."""
+    model = TfidfReasonClassifier(validation_fraction=0.0).fit(SEPARABLE_TEXTS, SEPARABLE_CODES)
+    proba = model.predict_proba(["It will not turn on, dead.", "Too small, runs small."])
+    assert np.allclose(proba.sum(axis=1), 1.0)
+    columns = [CLASSES.index("DEFECTIVE"), CLASSES.index("SIZE_FIT")]
+    assert proba[:, columns].sum(axis=1).min() > 0.999
+    assert list(model.predict(["It will not turn on, dead.", "Too small, runs small."])) == [
+        "DEFECTIVE",
+        "SIZE_FIT",
+    ]
 
 
 # -- metric floors on a later period -------------------------------------------------------

@@ -195,3 +195,25 @@ def test_span_pooling_onnx_equals_torch_and_batches(tmp_path: Path) -> None:
     np.testing.assert_allclose(onnx.encode(SPAN_TEXTS), expected, atol=1e-4)
     single = np.vstack([onnx.encode([text]) for text in SPAN_TEXTS])
     np.testing.assert_allclose(single, expected, atol=1e-4)
+
+
+def test_num_layers_cuts_the_encoder_and_exports_what_is_left(tmp_path: Path) -> None:
+    """A cut encoder keeps its first layers (the same weights) and exports as it is."""
+    full = MiniLMEncoder(backend="torch", cache_size=0)
+    cut = MiniLMEncoder(backend="torch", cache_size=0, num_layers=2)
+    assert len(cut.torch_model().encoder.layer) == 2
+    assert cut.torch_model().config.num_hidden_layers == 2
+    first_full = full.torch_model().encoder.layer[0].attention.self.query.weight
+    first_cut = cut.torch_model().encoder.layer[0].attention.self.query.weight
+    assert np.array_equal(first_full.detach().numpy(), first_cut.detach().numpy())
+    cut_embeddings = cut.encode(TEXTS)
+    # two of six layers give different (but still unit-length) vectors
+    assert not np.allclose(cut_embeddings, full.encode(TEXTS), atol=1e-2)
+    path = cut.export_onnx(tmp_path / ONNX_FILE)
+    served = MiniLMEncoder(backend="onnx", onnx_path=path, cache_size=0)
+    assert np.allclose(served.encode(TEXTS), cut_embeddings, atol=1e-4)
+
+
+def test_num_layers_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="num_layers"):
+        MiniLMEncoder(num_layers=0)

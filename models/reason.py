@@ -70,14 +70,23 @@ def split_sentences(text: str, max_sentences: int = 12) -> list[str]:
     return [text[start:end] for start, end in sentence_spans(text, max_sentences)] or [text]
 
 
-def _class_scores(scores: np.ndarray) -> np.ndarray:
-    """A logistic regression's scores per class, shape (..., n classes). With two classes
-    sklearn gives one score s per row (for the second class): this returns (-s/2, s/2), whose
-    softmax is the same sigmoid(s)."""
-    if scores.ndim == 2 and scores.shape[-1] > 1:
+def _class_scores(scores: np.ndarray, n_classes: int) -> np.ndarray:
+    """A logistic regression's scores with one column per class. With two classes sklearn
+    gives one score s per row (for the second class): this returns (-s/2, s/2), whose softmax
+    is the same sigmoid(s). With more classes the scores are returned as they are."""
+    if n_classes != 2:
         return scores
     half = np.reshape(scores, (-1, 1)) / 2.0
     return np.hstack([-half, half])
+
+
+def _top_k(proba: np.ndarray, classes: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
+    """The `k` most probable classes per row of `proba`, as (class, probability)."""
+    order = np.argsort(-proba, axis=1, kind="stable")[:, :k]
+    return [
+        [(str(classes[j]), float(row[j])) for j in ranks]
+        for row, ranks in zip(proba, order, strict=True)
+    ]
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -195,12 +204,7 @@ class _ReasonClassifier(BaseEstimator):
 
     def top_k(self, texts: Sequence[str], k: int = 3) -> list[list[tuple[str, float]]]:
         """The `k` most probable codes per note, as (code, probability), most probable first."""
-        proba = self.predict_proba(texts)
-        order = np.argsort(-proba, axis=1, kind="stable")[:, :k]
-        return [
-            [(str(self.classes_[j]), float(row[j])) for j in ranks]
-            for row, ranks in zip(proba, order, strict=True)
-        ]
+        return _top_k(self.predict_proba(texts), self.classes_, k)
 
     # -- persistence ---------------------------------------------------------------------------
     def save(self, directory: Path) -> Path:
@@ -290,7 +294,7 @@ class TfidfReasonClassifier(_ReasonClassifier):
         scores = self.logistic_.decision_function(self.vectorizer_.transform(texts))
         # classes never seen in training get a very low score
         logits = np.full((len(texts), len(CLASSES)), -1e4)
-        logits[:, self.logistic_.classes_] = _class_scores(scores)
+        logits[:, self.logistic_.classes_] = _class_scores(scores, len(self.logistic_.classes_))
         return logits
 
     def _save_scorer(self, directory: Path) -> None:
@@ -409,8 +413,9 @@ class MiniLMReasonClassifier(_ReasonClassifier):
             logistic.fit(features, y_index, sample_weight=weights)
             weight = np.zeros((len(CLASSES), features.shape[1]), dtype=np.float32)
             bias = np.full(len(CLASSES), -1e4, dtype=np.float32)
-            weight[logistic.classes_] = _class_scores(logistic.coef_.T).T
-            bias[logistic.classes_] = _class_scores(logistic.intercept_)
+            n_seen = len(logistic.classes_)
+            weight[logistic.classes_] = _class_scores(logistic.coef_.T, n_seen).T
+            bias[logistic.classes_] = _class_scores(logistic.intercept_, n_seen).ravel()
             self.head_weight_, self.head_bias_ = weight, bias
         self.encoder_.clear_cache()
 
@@ -628,6 +633,93 @@ class MiniLMReasonClassifier(_ReasonClassifier):
         self.head_bias_ = head["bias"].astype(np.float32)
         self.encoder_onnx_ = (directory / ONNX_FILE).read_bytes()
         self.encoder_ = self._served_encoder(directory / ONNX_FILE, directory)
+
+
+class CascadeReasonClassifier:
+    """Two reason models in a cascade: `first` (cheap: the TF-IDF model) answers the notes it
+    is at least `confident` about, `second` (MiniLM) the rest.
+
+    Both are calibrated, so a confident TF-IDF answer is kept as it is. On simulated return
+    notes TF-IDF is confident about two thirds of them (99%+ right on those), so most notes
+    skip the transformer; on real reviews it is about a third. Measured on every evaluation
+    set, full profile (2026-12-04): at 0.98 the cascade scored the same as MiniLM alone or
+    better on every set (README, Reason text).
+    """
+
+    _kind: ClassVar[str] = "cascade"
+
+    def __init__(
+        self,
+        first: TfidfReasonClassifier,
+        second: MiniLMReasonClassifier,
+        confident: float = 0.98,
+    ) -> None:
+        if not 0.0 < confident <= 1.0:
+            raise ValueError(f"confident must be in (0, 1], got {confident}")
+        self.first = first
+        self.second = second
+        self.confident = confident
+
+    @property
+    def classes_(self) -> np.ndarray:
+        """The ReasonCode values, in column order (both models share them)."""
+        return np.asarray(self.second.classes_)
+
+    def fit(
+        self,
+        texts: Sequence[str],
+        y: Sequence[str],
+        sample_weight: Sequence[float] | np.ndarray | None = None,
+    ) -> CascadeReasonClassifier:
+        """Fit both models on the same notes; returns self."""
+        self.first.fit(texts, y, sample_weight=sample_weight)
+        self.second.fit(texts, y, sample_weight=sample_weight)
+        return self
+
+    def answered_by_first(self, texts: Sequence[str]) -> np.ndarray:
+        """Per note, whether `first` answers it (boolean array)."""
+        return np.asarray(self.first.predict_proba(list(texts)).max(axis=1) >= self.confident)
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Calibrated probabilities, shape (n, 12): `first`'s where it is confident, else
+        `second`'s."""
+        texts = list(texts)
+        proba = np.asarray(self.first.predict_proba(texts), dtype=float)
+        rest = np.flatnonzero(proba.max(axis=1) < self.confident)
+        if rest.size:
+            proba[rest] = self.second.predict_proba([texts[i] for i in rest])
+        return proba
+
+    def predict(self, texts: Sequence[str]) -> np.ndarray:
+        """The most probable ReasonCode value per note."""
+        return np.asarray(self.classes_[self.predict_proba(texts).argmax(axis=1)])
+
+    def top_k(self, texts: Sequence[str], k: int = 3) -> list[list[tuple[str, float]]]:
+        """The `k` most probable codes per note, as (code, probability), most probable first."""
+        return _top_k(self.predict_proba(texts), self.classes_, k)
+
+    def save(self, directory: Path) -> Path:
+        """Write both models (`first/`, `second/`) and the threshold into `directory`."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        meta = {"kind": self._kind, "confident": self.confident}
+        (directory / PARAMS_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        self.first.save(directory / "first")
+        self.second.save(directory / "second")
+        return directory
+
+    @classmethod
+    def load(cls, directory: Path) -> CascadeReasonClassifier:
+        """A cascade read back from a folder written by `save`."""
+        directory = Path(directory)
+        meta = json.loads((directory / PARAMS_FILE).read_text(encoding="utf-8"))
+        if meta["kind"] != cls._kind:
+            raise ValueError(f"{directory} holds a {meta['kind']} model, not {cls._kind}")
+        return cls(
+            TfidfReasonClassifier.load(directory / "first"),
+            MiniLMReasonClassifier.load(directory / "second"),
+            confident=float(meta["confident"]),
+        )
 
 
 @dataclass(frozen=True)

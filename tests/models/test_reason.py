@@ -16,6 +16,7 @@ from features.codes import ReasonCode
 from models.metrics import expected_calibration_error
 from models.reason import (
     CLASSES,
+    CascadeReasonClassifier,
     MiniLMReasonClassifier,
     TfidfReasonClassifier,
     _mean_state,
@@ -289,18 +290,22 @@ def test_training_device_choices() -> None:
         training_device("tpu")
 
 
-def test_tfidf_trained_on_two_codes_scores_both() -> None:
+@pytest.mark.parametrize("kind", ["tfidf", "frozen-minilm"])
+def test_models_trained_on_two_codes_score_both(kind: str) -> None:
     """With two codes in the training notes sklearn gives one score per note; both codes
     still get their probability (they sum to one) and unseen codes get none."""
-    model = TfidfReasonClassifier(validation_fraction=0.0).fit(SEPARABLE_TEXTS, SEPARABLE_CODES)
-    proba = model.predict_proba(["It will not turn on, dead.", "Too small, runs small."])
+    model = (
+        TfidfReasonClassifier(validation_fraction=0.0)
+        if kind == "tfidf"
+        else MiniLMReasonClassifier(fine_tune=False, validation_fraction=0.0, num_layers=2)
+    )
+    model.fit(SEPARABLE_TEXTS, SEPARABLE_CODES)
+    notes = ["It will not turn on, dead.", "Too small, runs small."]
+    proba = model.predict_proba(notes)
     assert np.allclose(proba.sum(axis=1), 1.0)
     columns = [CLASSES.index("DEFECTIVE"), CLASSES.index("SIZE_FIT")]
     assert proba[:, columns].sum(axis=1).min() > 0.999
-    assert list(model.predict(["It will not turn on, dead.", "Too small, runs small."])) == [
-        "DEFECTIVE",
-        "SIZE_FIT",
-    ]
+    assert list(model.predict(notes)) == ["DEFECTIVE", "SIZE_FIT"]
 
 
 # -- metric floors on a later period -------------------------------------------------------
@@ -453,6 +458,61 @@ def test_save_load_round_trip(
         )
     saved = {p.name for p in (tmp_path / "MiniLMReasonClassifier").iterdir()}
     assert {"encoder.onnx", "head.npz", "params.json", "tokenizer.json"} <= saved
+
+
+# -- cascade -------------------------------------------------------------------------------
+
+
+def test_cascade_keeps_confident_tfidf_answers_and_sends_the_rest_on(
+    tfidf: TfidfReasonClassifier,
+    minilm: MiniLMReasonClassifier,
+    split: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    _, later = split
+    texts = [*later["text"].head(200), "", "arrived dented"]
+    cascade = CascadeReasonClassifier(tfidf, minilm, confident=0.98)
+    first = tfidf.predict_proba(texts)
+    second = minilm.predict_proba(texts)
+    sure = first.max(axis=1) >= 0.98
+    assert 0 < sure.sum() < len(texts)  # both paths are exercised
+    proba = cascade.predict_proba(texts)
+    np.testing.assert_allclose(proba[sure], first[sure])
+    np.testing.assert_allclose(proba[~sure], second[~sure], atol=1e-6)
+    assert np.array_equal(cascade.answered_by_first(texts), sure)
+    assert list(cascade.classes_) == list(CLASSES)
+    top = cascade.top_k(texts[:3], k=3)
+    assert [row[0][0] for row in top] == list(cascade.predict(texts[:3]))
+    # a cascade that is never sure is the transformer alone
+    never = CascadeReasonClassifier(tfidf, minilm, confident=1.0)
+    never_sure = first.max(axis=1) >= 1.0
+    np.testing.assert_allclose(never.predict_proba(texts)[~never_sure], second[~never_sure])
+
+
+def test_cascade_is_no_worse_than_the_transformer_on_a_later_period(
+    tfidf: TfidfReasonClassifier,
+    minilm: MiniLMReasonClassifier,
+    split: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    _, later = split
+    cascade = CascadeReasonClassifier(tfidf, minilm)
+    assert _macro_f1(cascade, later) >= _macro_f1(minilm, later) - 0.01
+    proba = cascade.predict_proba(list(later["text"]))
+    assert expected_calibration_error(later["code"], proba, cascade.classes_) <= 0.08
+
+
+def test_cascade_round_trip_and_bad_threshold(
+    tmp_path: Path, tfidf: TfidfReasonClassifier, minilm: MiniLMReasonClassifier
+) -> None:
+    texts = ["", "arrived dented", "too tight in the shoulders", "STOPPED WORKING"]
+    cascade = CascadeReasonClassifier(tfidf, minilm, confident=0.9)
+    loaded = CascadeReasonClassifier.load(cascade.save(tmp_path / "cascade"))
+    assert loaded.confident == 0.9
+    np.testing.assert_allclose(loaded.predict_proba(texts), cascade.predict_proba(texts), atol=1e-6)
+    with pytest.raises(ValueError, match="holds a minilm model"):
+        CascadeReasonClassifier.load(tmp_path / "cascade" / "second")
+    for bad in (0.0, 1.5):
+        with pytest.raises(ValueError, match="confident"):
+            CascadeReasonClassifier(tfidf, minilm, confident=bad)
 
 
 def test_pickle_round_trip(minilm: MiniLMReasonClassifier) -> None:

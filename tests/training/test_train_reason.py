@@ -34,9 +34,12 @@ def test_fast_run_is_tracked_and_promoted(
     mlflow.set_tracking_uri(env_settings.tracking_uri())
     run = mlflow.search_runs(experiment_names=["reason"], output_format="list")[0]
     metrics = run.data.metrics
-    for name in ("baseline", "transformer"):
+    for name in ("baseline", "transformer", "cascade"):
         for key in ("sim_later.macro_f1", "sim_other_seed.macro_f1", "sim_later.ece"):
             assert f"{name}.{key}" in metrics
+    # the registered candidate is the cascade; TF-IDF answers part of the notes, not all
+    assert 0.2 < metrics["cascade.sim_other_seed.first_share"] < 1.0
+    assert metrics["cascade.sim_other_seed.macro_f1"] >= 0.60
     # the fast profile is a smoke run: its own gate floors hold, not the production ones
     assert metrics["transformer.sim_other_seed.ece"] <= 0.10
     assert metrics["transformer.sim_other_seed.macro_f1"] >= 0.60
@@ -53,8 +56,10 @@ def test_worse_challenger_is_refused(
     from importlib import resources
 
     params = yaml.safe_load(resources.files("training").joinpath("conf/reason.yml").read_text())
-    # deliberately worse: a frozen encoder whose head sees only a handful of notes
+    # deliberately worse: a frozen encoder whose head sees only a handful of notes, and a
+    # cascade that sends it every note
     params["profiles"]["fast"]["transformer"] = {"fine_tune": False, "max_train_texts": 40}
+    params["cascade"] = {"confident": 1.0}
     path = tmp_path / "worse.yml"
     path.write_text(yaml.safe_dump(params))
     result = runner.invoke(app, ["train", "reason", "--profile", "fast", "--params", str(path)])

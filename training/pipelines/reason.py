@@ -1,4 +1,5 @@
-"""Reason-text pipeline: simulated notes (+ weak real labels) -> baseline and MiniLM -> evaluation.
+"""Reason-text pipeline: simulated notes (+ weak real labels) -> baseline, MiniLM and their
+cascade -> evaluation.
 
 Steps are plain functions; `ReasonFamily` wires them for the runner (`triage train reason`).
 Evaluation sets: a later period of the training world (time-ordered split), a world from another
@@ -24,7 +25,11 @@ from models.metrics import (
     expected_calibration_error,
 )
 from models.pyfunc import REASON_SIGNATURE, ReasonModel, save_estimator
-from models.reason import MiniLMReasonClassifier, TfidfReasonClassifier
+from models.reason import (
+    CascadeReasonClassifier,
+    MiniLMReasonClassifier,
+    TfidfReasonClassifier,
+)
 from models.settings import Settings
 from training.pipelines.runner import Evaluation, LoggableModel, frame_fingerprint
 from training.real_text import load_reason_dev_labels, real_weak_labels, weak_holdout_mask
@@ -124,7 +129,8 @@ def training_frame(data: dict[str, Any]) -> pd.DataFrame:
 def fit_models(
     data: dict[str, Any], params: dict[str, Any], progress: Callable[[str], None]
 ) -> dict[str, Any]:
-    """Fit the TF-IDF baseline and the MiniLM model on the same training notes."""
+    """Fit the TF-IDF baseline and the MiniLM model on the same training notes, and chain
+    them into the cascade (TF-IDF answers the notes it is sure of, MiniLM the rest)."""
     frame = training_frame(data)
     texts, codes, weights = (
         frame["text"].tolist(),
@@ -137,7 +143,8 @@ def fit_models(
     progress(f"fitting MiniLM model on {len(frame):,} notes")
     transformer = MiniLMReasonClassifier(**(params.get("transformer") or {}))
     transformer.fit(texts, codes, sample_weight=weights)
-    return {"baseline": baseline, "transformer": transformer}
+    cascade = CascadeReasonClassifier(baseline, transformer, **(params.get("cascade") or {}))
+    return {"baseline": baseline, "transformer": transformer, "cascade": cascade}
 
 
 def evaluate(estimator: Any, data: dict[str, Any]) -> Evaluation:
@@ -155,6 +162,10 @@ def evaluate(estimator: Any, data: dict[str, Any]) -> Evaluation:
         evaluation.metrics[f"{name}.accuracy"] = float(summary["accuracy"])
         evaluation.metrics[f"{name}.macro_f1"] = float(summary["macro_f1"])
         evaluation.metrics[f"{name}.ece"] = float(expected_calibration_error(truth, proba, CODES))
+        if isinstance(estimator, CascadeReasonClassifier):
+            # the share of notes the cheap first model answered (the rest ran the transformer)
+            first = estimator.answered_by_first(frame["text"].tolist())
+            evaluation.metrics[f"{name}.first_share"] = float(np.mean(first))
         if name == "real_dev":
             # the six codes present in the real labels (the others are too rare there)
             evaluation.metrics[f"{name}.macro_f1_six"] = float(summary["macro_f1"])

@@ -2,17 +2,19 @@
 
 Nothing happens at import. The lifespan loads the API keys, the review policy, the audit store
 (migrating it) and the models, records a policy change in the audit trail when the policy
-version differs from the last one recorded, and puts everything on `app.state.service`.
+version differs from the last one recorded, and puts everything on `app.state.service`. Then
+it freezes the garbage collector's view of what it loaded (`frozen_heap`, `TRIAGE_GC_FREEZE`).
 
 Run: ``uvicorn --factory serving.app:create_app`` (or ``python -m serving``).
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +110,8 @@ def create_app(
         state = await run_in_threadpool(load_state, resolved, model_loader)
         app.state.service = state
         try:
-            yield
+            with frozen_heap() if resolved.gc_freeze else nullcontext():
+                yield
         finally:
             del app.state.service
             state.store.close()
@@ -139,6 +142,21 @@ def create_app(
     app.add_middleware(LoadShedMiddleware, max_in_flight=resolved.max_in_flight)
     app.add_middleware(MetricsMiddleware)
     return app
+
+
+@contextmanager
+def frozen_heap() -> Iterator[None]:
+    """Move every object alive now (models, customer state, policy: ~400k objects with the
+    fast-profile models) out of the cyclic garbage collector's reach while serving, and back
+    on exit. Full collections stall every request in flight. Measured in-process over 3,000
+    triages (2026-12-04): without the freeze, 2 full collections of 230 and 280 ms; with it,
+    3 of 50-109 ms (they still walk what serving itself keeps: new customer state, caches)."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 async def validation_error_handler(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -119,13 +119,16 @@ def api_keys_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def serving_settings(tmp_path: Path, api_keys_file: Path) -> ServingSettings:
-    """Serving settings on a temporary SQLite audit store, the default policy, no MLflow."""
+    """Serving settings on a temporary SQLite audit store, the default policy, no MLflow, and
+    no garbage-collector freeze (hundreds of app starts; `test_lifespan_freezes_the_heap`
+    checks the default)."""
     return ServingSettings(
         artifacts_dir=tmp_path / "artifacts",
         audit_url=f"sqlite:///{tmp_path / 'audit.db'}",
         api_keys_file=api_keys_file,
         policy_file=None,
         reason_model_uri=None,
+        gc_freeze=False,
     )
 
 

@@ -247,6 +247,22 @@ def test_missing_mlflow_database_is_a_fallback_not_a_failed_start(
     assert not (settings_.artifacts_dir / "mlflow.db").exists()
 
 
+def test_lifespan_freezes_the_heap_while_serving(serving_settings: ServingSettings) -> None:
+    """By default the loaded models and state are moved out of the garbage collector's reach
+    while the app serves (full collections over them stalled requests), and back at shutdown."""
+    import gc
+
+    assert ServingSettings.model_fields["gc_freeze"].default is True
+    settings_ = serving_settings.model_copy(update={"gc_freeze": True})
+    assert gc.get_freeze_count() == 0
+    with TestClient(create_app(settings_)) as client:
+        assert gc.get_freeze_count() > 10_000
+        assert client.get("/health").status_code == 200
+    assert gc.get_freeze_count() == 0
+    with TestClient(create_app(serving_settings)):
+        assert gc.get_freeze_count() == 0
+
+
 # -------------------------------------------------------------------------- idempotency
 
 

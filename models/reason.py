@@ -114,7 +114,24 @@ def fit_temperature(
     return float(np.exp(result.x))
 
 
-class _ReasonClassifier(BaseEstimator):
+class _CodePredictions:
+    """`predict` and `top_k` for a model with `classes_` and `predict_proba`."""
+
+    classes_: np.ndarray
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict(self, texts: Sequence[str]) -> np.ndarray:
+        """The most probable ReasonCode value per note."""
+        return np.asarray(self.classes_[self.predict_proba(texts).argmax(axis=1)])
+
+    def top_k(self, texts: Sequence[str], k: int = 3) -> list[list[tuple[str, float]]]:
+        """The `k` most probable codes per note, as (code, probability), most probable first."""
+        return _top_k(self.predict_proba(texts), self.classes_, k)
+
+
+class _ReasonClassifier(_CodePredictions, BaseEstimator):
     """Template: subclasses fit a scorer (`_fit_scorer`) and give raw logits (`_logits`);
     this base adds cleaning, the validation split, temperature scaling, the empty-note prior,
     `predict_proba`, `predict`, `top_k`, and the save/load plumbing."""
@@ -197,14 +214,6 @@ class _ReasonClassifier(BaseEstimator):
             logits = self._logits([cleaned[i] for i in index])
             proba[index] = _softmax(logits / self.temperature_)
         return proba
-
-    def predict(self, texts: Sequence[str]) -> np.ndarray:
-        """The most probable ReasonCode value per note."""
-        return np.asarray(self.classes_[self.predict_proba(texts).argmax(axis=1)])
-
-    def top_k(self, texts: Sequence[str], k: int = 3) -> list[list[tuple[str, float]]]:
-        """The `k` most probable codes per note, as (code, probability), most probable first."""
-        return _top_k(self.predict_proba(texts), self.classes_, k)
 
     # -- persistence ---------------------------------------------------------------------------
     def save(self, directory: Path) -> Path:
@@ -635,7 +644,7 @@ class MiniLMReasonClassifier(_ReasonClassifier):
         self.encoder_ = self._served_encoder(directory / ONNX_FILE, directory)
 
 
-class CascadeReasonClassifier:
+class CascadeReasonClassifier(_CodePredictions):
     """Two reason models in a cascade: `first` (cheap: the TF-IDF model) answers the notes it
     is at least `confident` about, `second` (MiniLM) the rest.
 
@@ -659,11 +668,7 @@ class CascadeReasonClassifier:
         self.first = first
         self.second = second
         self.confident = confident
-
-    @property
-    def classes_(self) -> np.ndarray:
-        """The ReasonCode values, in column order (both models share them)."""
-        return np.asarray(self.second.classes_)
+        self.classes_ = np.array(CLASSES)  # both models answer in the contract's order
 
     def fit(
         self,
@@ -680,23 +685,33 @@ class CascadeReasonClassifier:
         """Per note, whether `first` answers it (boolean array)."""
         return np.asarray(self.first.predict_proba(list(texts)).max(axis=1) >= self.confident)
 
+    def predict_with_route(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """`predict_proba` and, per note, `first`'s top probability (the note went on to
+        `second` where it is below `confident`)."""
+        texts = list(texts)
+        proba = np.asarray(self.first.predict_proba(texts), dtype=float)
+        first_confidence = proba.max(axis=1)
+        rest = np.flatnonzero(first_confidence < self.confident)
+        if rest.size:
+            proba[rest] = self.second.predict_proba([texts[i] for i in rest])
+        return proba, first_confidence
+
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Calibrated probabilities, shape (n, 12): `first`'s where it is confident, else
         `second`'s."""
-        texts = list(texts)
-        proba = np.asarray(self.first.predict_proba(texts), dtype=float)
-        rest = np.flatnonzero(proba.max(axis=1) < self.confident)
-        if rest.size:
-            proba[rest] = self.second.predict_proba([texts[i] for i in rest])
-        return proba
+        return self.predict_with_route(texts)[0]
 
-    def predict(self, texts: Sequence[str]) -> np.ndarray:
-        """The most probable ReasonCode value per note."""
-        return np.asarray(self.classes_[self.predict_proba(texts).argmax(axis=1)])
-
-    def top_k(self, texts: Sequence[str], k: int = 3) -> list[list[tuple[str, float]]]:
-        """The `k` most probable codes per note, as (code, probability), most probable first."""
-        return _top_k(self.predict_proba(texts), self.classes_, k)
+    def route_reason(self, first_confidence: float) -> str:
+        """Which model answered a note, in words, from `first`'s top probability for it."""
+        if first_confidence >= self.confident:
+            return (
+                f"answered by the TF-IDF model (sure at {first_confidence:.2f} >= "
+                f"{self.confident:.2f}); the transformer was not run"
+            )
+        return (
+            f"answered by the MiniLM transformer (the TF-IDF model was unsure: "
+            f"{first_confidence:.2f} < {self.confident:.2f})"
+        )
 
     def save(self, directory: Path) -> Path:
         """Write both models (`first/`, `second/`) and the threshold into `directory`."""

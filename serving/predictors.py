@@ -60,6 +60,7 @@ class ReasonPrediction:
     alternatives: list[tuple[ReasonCode, float]]
     disagrees_with_customer: bool
     probabilities: dict[str, float] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)  # e.g. which model of a cascade answered
 
 
 @dataclass(frozen=True)
@@ -216,8 +217,14 @@ class Predictors:
         try:
             if self._reason_estimator is not None:
                 # the estimator directly: every class probability, without pyfunc overhead
-                proba = np.asarray(self._reason_estimator.predict_proba([note]), dtype=float)
-                classes = [str(c) for c in self._reason_estimator.classes_]
+                estimator = self._reason_estimator
+                classes = [str(c) for c in estimator.classes_]
+                if hasattr(estimator, "predict_with_route"):  # a cascade says who answered
+                    proba, first = estimator.predict_with_route([note])
+                    answer = _reason_from_proba(np.asarray(proba[0]), classes, customer_reason_code)
+                    route = estimator.route_reason(float(first[0]))
+                    return ModelCall(replace(answer, reasons=[route]))
+                proba = np.asarray(estimator.predict_proba([note]), dtype=float)
                 return ModelCall(_reason_from_proba(proba[0], classes, customer_reason_code))
             frame = pd.DataFrame(
                 {"text": [note], "customer_reason_code": [customer_reason_code.value]}

@@ -301,6 +301,7 @@ def _models_public(
                 Alternative(code=code.value, confidence=round(p, 6))
                 for code, p in reason.alternatives
             ],
+            reasons=list(reason.reasons),
             disagrees_with_customer=reason.disagrees_with_customer,
         )
     damage = calls["damage"].output if calls["damage"] is not None else None

@@ -147,3 +147,40 @@ def stub_loader(uri: str) -> Any:
         "disposition": StubDisposition,
         "fraud": StubFraudPyfunc,
     }[family]()
+
+
+class StubCascadeEstimator:
+    """Cascade-like reason estimator: sure (0.99) of DEFECTIVE when a note says broken, else
+    routed on with 0.40 and answered SIZE_FIT by the "second" model."""
+
+    confident = 0.98
+
+    def __init__(self) -> None:
+        from features.codes import ReasonCode
+
+        self.classes_ = np.array([code.value for code in ReasonCode])
+
+    def _row(self, code: str, p: float) -> np.ndarray:
+        row = np.full(len(self.classes_), (1.0 - p) / (len(self.classes_) - 1))
+        row[list(self.classes_).index(code)] = p
+        return row
+
+    def predict_with_route(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        sure = ["broken" in str(t).lower() for t in texts]
+        proba = np.array(
+            [self._row("DEFECTIVE", 0.99) if s else self._row("SIZE_FIT", 0.8) for s in sure]
+        )
+        return proba, np.array([0.99 if s else 0.40 for s in sure])
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        return self.predict_with_route(texts)[0]
+
+    def route_reason(self, first_confidence: float) -> str:
+        return "first" if first_confidence >= self.confident else "second"
+
+
+class StubCascadePyfunc:
+    """A pyfunc wrapper around `StubCascadeEstimator` (the service unwraps it)."""
+
+    def unwrap_python_model(self) -> Any:
+        return type("Wrapped", (), {"estimator": StubCascadeEstimator()})()

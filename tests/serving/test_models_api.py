@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import copy
 import io
+import json
 import logging
 from typing import Any
 
@@ -319,3 +320,34 @@ def test_single_note_fast_path_answers_what_the_pyfunc_frame_answers() -> None:
         )
         assert got.alternatives == expected.alternatives
         assert got.probabilities == dict(zip(classes, proba.tolist(), strict=True))
+
+
+def test_cascade_reason_model_says_which_model_answered(
+    models_settings: Any, return_case: dict[str, Any]
+) -> None:
+    """With a cascade as the reason model, the triage answer's reason `reasons` say which of
+    its models answered the note (and so the audit record does)."""
+    from model_stubs import StubCascadePyfunc, stub_loader
+
+    from serving.app import create_app
+
+    def loader(uri: str) -> Any:
+        return StubCascadePyfunc() if uri.split("/")[1] == "reason" else stub_loader(uri)
+
+    with TestClient(create_app(models_settings, model_loader=loader)) as client:
+        for note, code, route in (
+            ("It arrived broken.", "DEFECTIVE", "first"),
+            ("Does not fit me.", "SIZE_FIT", "second"),
+        ):
+            case = copy.deepcopy(return_case)
+            case["request"]["note"] = note
+            case["request"]["event_id"] += f"-{route}"
+            case["request"]["return_id"] += f"-{route}"
+            answer = client.post("/v1/triage", json=case, headers=headers())
+            assert answer.status_code == 200, answer.text
+            reason = answer.json()["models"]["reason"]
+            assert (reason["value"], reason["reasons"]) == (code, [route])
+            audit = client.get(
+                f"/v1/audit/cases/{case['request']['return_id']}", headers=headers("admin")
+            )
+            assert route in json.dumps(audit.json())

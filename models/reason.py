@@ -80,6 +80,14 @@ def _class_scores(scores: np.ndarray, n_classes: int) -> np.ndarray:
     return np.hstack([-half, half])
 
 
+def _read_meta(directory: Path, kind: str) -> dict[str, Any]:
+    """The saved model's params file, checked to hold a model of `kind`."""
+    meta: dict[str, Any] = json.loads((directory / PARAMS_FILE).read_text(encoding="utf-8"))
+    if meta["kind"] != kind:
+        raise ValueError(f"{directory} holds a {meta['kind']} model, not {kind}")
+    return meta
+
+
 def _top_k(proba: np.ndarray, classes: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
     """The `k` most probable classes per row of `proba`, as (class, probability)."""
     order = np.argsort(-proba, axis=1, kind="stable")[:, :k]
@@ -240,9 +248,7 @@ class _ReasonClassifier(_CodePredictions, BaseEstimator):
     def load(cls, directory: Path) -> Any:
         """A fitted model read back from a folder written by `save`."""
         directory = Path(directory)
-        meta = json.loads((directory / PARAMS_FILE).read_text(encoding="utf-8"))
-        if meta["kind"] != cls._kind:
-            raise ValueError(f"{directory} holds a {meta['kind']} model, not {cls._kind}")
+        meta = _read_meta(directory, cls._kind)
         if list(meta["classes"]) != list(CLASSES):
             raise ValueError("saved classes differ from the ReasonCode contract")
         params = dict(meta["params"])
@@ -727,9 +733,7 @@ class CascadeReasonClassifier(_CodePredictions):
     def load(cls, directory: Path) -> CascadeReasonClassifier:
         """A cascade read back from a folder written by `save`."""
         directory = Path(directory)
-        meta = json.loads((directory / PARAMS_FILE).read_text(encoding="utf-8"))
-        if meta["kind"] != cls._kind:
-            raise ValueError(f"{directory} holds a {meta['kind']} model, not {cls._kind}")
+        meta = _read_meta(directory, cls._kind)
         return cls(
             TfidfReasonClassifier.load(directory / "first"),
             MiniLMReasonClassifier.load(directory / "second"),

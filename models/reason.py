@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+from scipy import sparse
 from sklearn.base import BaseEstimator
 
 from features.codes import ReasonCode
@@ -306,7 +307,16 @@ class TfidfReasonClassifier(_ReasonClassifier):
         self.logistic_.fit(features, y_index, sample_weight=weights)
 
     def _logits(self, texts: list[str]) -> np.ndarray:
-        scores = self.logistic_.decision_function(self.vectorizer_.transform(texts))
+        # the union's and the regression's own transform/decision_function give the same
+        # numbers, with ~0.26 ms of per-call overhead (joblib, input checks) on a single note,
+        # which the cascade pays on every note it sees
+        features = sparse.hstack(
+            [vectorizer.transform(texts) for _, vectorizer in self.vectorizer_.transformer_list],
+            format="csr",
+        )
+        scores = np.asarray(features @ self.logistic_.coef_.T) + self.logistic_.intercept_
+        if scores.shape[1] == 1:
+            scores = scores[:, 0]  # two codes: one score column, as decision_function gives
         # classes never seen in training get a very low score
         logits = np.full((len(texts), len(CLASSES)), -1e4)
         logits[:, self.logistic_.classes_] = _class_scores(scores, len(self.logistic_.classes_))

@@ -308,6 +308,20 @@ def test_models_trained_on_two_codes_score_both(kind: str) -> None:
     assert list(model.predict(notes)) == ["DEFECTIVE", "SIZE_FIT"]
 
 
+def test_tfidf_scores_equal_the_sklearn_pipeline(
+    tfidf: TfidfReasonClassifier, split: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    """The direct path (union parts stacked, one matrix product) gives exactly the scores of
+    FeatureUnion.transform + LogisticRegression.decision_function."""
+    _, later = split
+    texts = [clean_note(t) for t in later["text"].head(100)]
+    expected = tfidf.logistic_.decision_function(tfidf.vectorizer_.transform(texts))
+    got = tfidf._logits(texts)[:, tfidf.logistic_.classes_]
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    single = tfidf._logits(texts[:1])[:, tfidf.logistic_.classes_]
+    np.testing.assert_allclose(single, expected[:1], rtol=0, atol=1e-12)
+
+
 # -- metric floors on a later period -------------------------------------------------------
 
 

@@ -154,7 +154,12 @@ def evaluate(estimator: Any, data: dict[str, Any]) -> Evaluation:
         if name not in data:
             continue
         frame = data[name]
-        proba = np.asarray(estimator.predict_proba(frame["text"].tolist()))
+        texts = frame["text"].tolist()
+        first_confidence = None
+        if isinstance(estimator, CascadeReasonClassifier):
+            proba, first_confidence = estimator.predict_with_route(texts)
+        else:
+            proba = np.asarray(estimator.predict_proba(texts))
         predicted = [CODES[i] for i in proba.argmax(axis=1)]
         truth = frame["code"].astype(str).tolist()
         present = sorted(set(truth))
@@ -162,9 +167,9 @@ def evaluate(estimator: Any, data: dict[str, Any]) -> Evaluation:
         evaluation.metrics[f"{name}.accuracy"] = float(summary["accuracy"])
         evaluation.metrics[f"{name}.macro_f1"] = float(summary["macro_f1"])
         evaluation.metrics[f"{name}.ece"] = float(expected_calibration_error(truth, proba, CODES))
-        if isinstance(estimator, CascadeReasonClassifier):
+        if isinstance(estimator, CascadeReasonClassifier) and first_confidence is not None:
             # the share of notes the cheap first model answered (the rest ran the transformer)
-            first = estimator.answered_by_first(frame["text"].tolist())
+            first = first_confidence >= estimator.confident
             evaluation.metrics[f"{name}.first_share"] = float(np.mean(first))
         if name == "real_dev":
             # the six codes present in the real labels (the others are too rare there)

@@ -20,13 +20,13 @@ import html
 import json
 import re
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy import sparse
 from sklearn.base import BaseEstimator
 
 from features.codes import ReasonCode
@@ -138,6 +138,14 @@ class _CodePredictions:
     def top_k(self, texts: Sequence[str], k: int = 3) -> list[list[tuple[str, float]]]:
         """The `k` most probable codes per note, as (code, probability), most probable first."""
         return _top_k(self.predict_proba(texts), self.classes_, k)
+
+    def warm_up(self) -> None:
+        """Score one note, so lazy loading (tokenizer, ONNX session, first buffers) happens
+        before the first real note does."""
+        self.predict_proba([WARM_UP_NOTE])
+
+
+WARM_UP_NOTE = "The zip broke on the second day and it runs a size small."
 
 
 class _ReasonClassifier(_CodePredictions, BaseEstimator):
@@ -266,6 +274,77 @@ class _ReasonClassifier(_CodePredictions, BaseEstimator):
         return model
 
 
+@dataclass(frozen=True)
+class _TfidfPart:
+    """One fitted TfidfVectorizer of the union, reduced to what scoring needs."""
+
+    analyzer: Any  # text -> features (preprocessing, tokenising and n-grams, as fitted)
+    vocabulary: dict[str, int]
+    idf: np.ndarray
+    sublinear: bool
+    weights: np.ndarray  # (n_features, n_scores): the regression's coefficients, this part
+
+
+@dataclass(frozen=True)
+class _TfidfScorer:
+    """TF-IDF features and the logistic regression's scores in one pass over each text.
+
+    The numbers are those of `FeatureUnion.transform` followed by `decision_function` (a test
+    holds them to 1e-12): per part, the counts of the text's known features, `1 + log` when
+    sublinear, times the idf, L2-normalised, dotted with that part's coefficients. It skips
+    what sklearn spends per call on input checks, sparse matrices and joblib, which on a single
+    note cost more than the scoring itself (the cascade scores every note with it).
+    """
+
+    source: Any  # the FeatureUnion it was built from
+    parts: tuple[_TfidfPart, ...]
+    intercept: np.ndarray
+
+    @classmethod
+    def from_fitted(cls, union: Any, logistic: Any) -> _TfidfScorer:
+        """Reduce a fitted FeatureUnion of TfidfVectorizers and a fitted LogisticRegression."""
+        coef_t = np.ascontiguousarray(logistic.coef_.T, dtype=float)
+        parts: list[_TfidfPart] = []
+        offset = 0
+        for _, vectorizer in union.transformer_list:
+            if vectorizer.norm != "l2" or not vectorizer.use_idf or vectorizer.binary:
+                raise ValueError("the direct TF-IDF scorer expects l2, idf-weighted counts")
+            size = len(vectorizer.vocabulary_)
+            parts.append(
+                _TfidfPart(
+                    analyzer=vectorizer.build_analyzer(),
+                    vocabulary=dict(vectorizer.vocabulary_),
+                    idf=np.asarray(vectorizer.idf_, dtype=float),
+                    sublinear=bool(vectorizer.sublinear_tf),
+                    weights=coef_t[offset : offset + size],
+                )
+            )
+            offset += size
+        if offset != coef_t.shape[0]:
+            raise ValueError(f"union gives {offset} features, the regression has {coef_t.shape[0]}")
+        return cls(union, tuple(parts), np.asarray(logistic.intercept_, dtype=float))
+
+    def scores(self, texts: Sequence[str]) -> np.ndarray:
+        """Decision scores, one row per text (`(n, n_scores)`)."""
+        out = np.tile(self.intercept, (len(texts), 1))
+        for row, text in enumerate(texts):
+            for part in self.parts:
+                counts = Counter(part.analyzer(text))
+                vocabulary = part.vocabulary
+                index = [vocabulary.get(feature, -1) for feature in counts]
+                known = [i for i, j in enumerate(index) if j >= 0]
+                if not known:
+                    continue
+                columns = np.asarray([index[i] for i in known])
+                tf = np.fromiter(counts.values(), dtype=float, count=len(counts))[known]
+                if part.sublinear:
+                    tf = np.log(tf) + 1.0
+                values = tf * part.idf[columns]
+                values /= np.sqrt(values @ values)
+                out[row] += values @ part.weights[columns]
+        return out
+
+
 class TfidfReasonClassifier(_ReasonClassifier):
     """Baseline: word 1-2-gram and character 2-5-gram TF-IDF, multinomial logistic regression,
     temperature-calibrated."""
@@ -307,20 +386,21 @@ class TfidfReasonClassifier(_ReasonClassifier):
         self.logistic_.fit(features, y_index, sample_weight=weights)
 
     def _logits(self, texts: list[str]) -> np.ndarray:
-        # the union's and the regression's own transform/decision_function give the same
-        # numbers, with ~0.26 ms of per-call overhead (joblib, input checks) on a single note,
-        # which the cascade pays on every note it sees
-        features = sparse.hstack(
-            [vectorizer.transform(texts) for _, vectorizer in self.vectorizer_.transformer_list],
-            format="csr",
-        )
-        scores = np.asarray(features @ self.logistic_.coef_.T) + self.logistic_.intercept_
+        scores = self._scorer().scores(texts)
         if scores.shape[1] == 1:
             scores = scores[:, 0]  # two codes: one score column, as decision_function gives
         # classes never seen in training get a very low score
         logits = np.full((len(texts), len(CLASSES)), -1e4)
         logits[:, self.logistic_.classes_] = _class_scores(scores, len(self.logistic_.classes_))
         return logits
+
+    def _scorer(self) -> _TfidfScorer:
+        """The fitted union and regression as one direct scorer (built once, not saved)."""
+        scorer = self.__dict__.get("_direct_scorer")
+        if scorer is None or scorer.source is not self.vectorizer_:
+            scorer = _TfidfScorer.from_fitted(self.vectorizer_, self.logistic_)
+            self.__dict__["_direct_scorer"] = scorer
+        return scorer
 
     def _save_scorer(self, directory: Path) -> None:
         import joblib
@@ -716,6 +796,13 @@ class CascadeReasonClassifier(_CodePredictions):
         """Calibrated probabilities, shape (n, 12): `first`'s where it is confident, else
         `second`'s."""
         return self.predict_with_route(texts)[0]
+
+    def warm_up(self) -> None:
+        """Warm both models: a served note `first` is sure of never reaches `second`, so one
+        note through the cascade may leave the transformer cold (its first note then pays for
+        loading the ONNX session: ~2 s measured)."""
+        self.first.warm_up()
+        self.second.warm_up()
 
     def route_reason(self, first_confidence: float) -> str:
         """Which model answered a note, in words, from `first`'s top probability for it."""

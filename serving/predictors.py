@@ -180,9 +180,7 @@ class Predictors:
         while the service starts, single-threaded; a model that fails here is unavailable."""
         checks: dict[str, Callable[[], object]] = {}
         if self.reason is not None:
-            checks["reason"] = lambda: self._raise_on_error(
-                self.predict_reason("The screen arrived cracked.", ReasonCode.OTHER)
-            )
+            checks["reason"] = self._warm_up_reason
         damage = self.damage
         if damage is not None:
             checks["damage"] = lambda: damage.assess([_warm_up_photo()])
@@ -197,6 +195,12 @@ class Predictors:
                 self.statuses[name] = replace(
                     self.statuses[name], available=False, detail=f"warm-up failed: {_error(exc)}"
                 )
+
+    def _warm_up_reason(self) -> None:
+        self._raise_on_error(self.predict_reason("The screen arrived cracked.", ReasonCode.OTHER))
+        warm_up = getattr(self._reason_estimator, "warm_up", None)
+        if warm_up is not None:
+            warm_up()  # every part of the model: a cascade's note above may not reach MiniLM
 
     @staticmethod
     def _raise_on_error(call: ModelCall[Any]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -519,6 +520,21 @@ def test_cascade_is_no_worse_than_the_transformer_on_a_later_period(
     assert _macro_f1(cascade, later) >= _macro_f1(minilm, later) - 0.01
     proba = cascade.predict_proba(list(later["text"]))
     assert expected_calibration_error(later["code"], proba, cascade.classes_) <= 0.08
+
+
+def test_cascade_warm_up_runs_both_models(
+    tfidf: TfidfReasonClassifier, minilm: MiniLMReasonClassifier
+) -> None:
+    """A note the TF-IDF model is sure of never reaches MiniLM, so warming the cascade with
+    one note could leave the transformer cold; `warm_up` runs each model itself."""
+    cascade = CascadeReasonClassifier(tfidf, minilm)
+    with (
+        mock.patch.object(tfidf, "predict_proba", wraps=tfidf.predict_proba) as first,
+        mock.patch.object(minilm, "predict_proba", wraps=minilm.predict_proba) as second,
+    ):
+        cascade.warm_up()
+    assert first.call_count == 1
+    assert second.call_count == 1
 
 
 def test_cascade_round_trip_and_bad_threshold(

@@ -159,6 +159,10 @@ class StubCascadeEstimator:
         from features.codes import ReasonCode
 
         self.classes_ = np.array([code.value for code in ReasonCode])
+        self.warm_ups = 0
+
+    def warm_up(self) -> None:
+        self.warm_ups += 1
 
     def _row(self, code: str, p: float) -> np.ndarray:
         row = np.full(len(self.classes_), (1.0 - p) / (len(self.classes_) - 1))
@@ -182,5 +186,8 @@ class StubCascadeEstimator:
 class StubCascadePyfunc:
     """A pyfunc wrapper around `StubCascadeEstimator` (the service unwraps it)."""
 
+    def __init__(self) -> None:
+        self.estimator = StubCascadeEstimator()
+
     def unwrap_python_model(self) -> Any:
-        return type("Wrapped", (), {"estimator": StubCascadeEstimator()})()
+        return type("Wrapped", (), {"estimator": self.estimator})()

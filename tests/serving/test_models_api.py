@@ -331,10 +331,14 @@ def test_cascade_reason_model_says_which_model_answered(
 
     from serving.app import create_app
 
+    cascade = StubCascadePyfunc()
+
     def loader(uri: str) -> Any:
-        return StubCascadePyfunc() if uri.split("/")[1] == "reason" else stub_loader(uri)
+        return cascade if uri.split("/")[1] == "reason" else stub_loader(uri)
 
     with TestClient(create_app(models_settings, model_loader=loader)) as client:
+        # the start warmed every part of the model, not only the one a sample note reaches
+        assert cascade.estimator.warm_ups == 1
         for note, code, route in (
             ("It arrived broken.", "DEFECTIVE", "first"),
             ("Does not fit me.", "SIZE_FIT", "second"),

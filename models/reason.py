@@ -703,6 +703,11 @@ class MiniLMReasonClassifier(_ReasonClassifier):
     def _feature_dim(self) -> int:
         return EMBEDDING_DIM * (2 if self.sentence_pooling else 1)
 
+    def warm_up(self) -> None:
+        """Open every ONNX session the served encoder may use, then score one note."""
+        self.encoder_.open_sessions()
+        super().warm_up()
+
     def _features(self, texts: list[str]) -> np.ndarray:
         """The head's input per cleaned note: its embedding, and with `sentence_pooling` the
         element-wise maximum of its sentences' embeddings beside it, shape (n, feature dim)."""

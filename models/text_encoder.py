@@ -262,6 +262,16 @@ class MiniLMEncoder:
                     self._session = session
         return session
 
+    def open_sessions(self) -> None:
+        """Load now what `encode` would load lazily: the tokenizer and, for the ONNX backend,
+        both sessions (the multi-threaded one and the calling-thread one that overlapping
+        calls use; each takes ~2 s to load, which a served request should not pay)."""
+        _ = self.tokenizer
+        if self.backend == "onnx":
+            self._onnx_session()
+            if (self.num_threads or 0) != 1:
+                self._onnx_session(single_thread=True)
+
     def _new_session(self, threads: int | None) -> Any:
         if self.onnx_path is None:
             import tempfile

@@ -109,6 +109,21 @@ def test_overlapping_calls_run_single_threaded_with_the_same_embeddings(
     assert encoder._calls == 0
 
 
+def test_open_sessions_loads_both_sessions_before_the_first_call(
+    exported: dict[str, Path],
+) -> None:
+    """A service opens them at start: the first overlapping request would otherwise load the
+    calling-thread session (seconds) while it waits."""
+    encoder = MiniLMEncoder(onnx_path=exported["int8"], cache_size=0, num_threads=2)
+    encoder.open_sessions()
+    assert encoder._session is not None
+    assert encoder._single_session is not None
+    assert encoder._tokenizer is not None
+    single_threaded = MiniLMEncoder(onnx_path=exported["int8"], num_threads=1)
+    single_threaded.open_sessions()
+    assert single_threaded._single_session is None  # never used with one thread
+
+
 def test_pickle_drops_sessions_and_reloads(exported: dict[str, Path]) -> None:
     encoder = MiniLMEncoder(onnx_path=exported["int8"])
     before = encoder.encode(TEXTS)

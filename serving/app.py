@@ -31,7 +31,7 @@ from serving.deps import ServiceMetrics, ServiceState
 from serving.policy import PolicyEngine
 from serving.predictors import load_predictors
 from serving.routers import api_router, meta
-from serving.triage import replay_customer_state
+from serving.triage import sync_customer_state
 
 logger = logging.getLogger(__name__)
 
@@ -61,10 +61,11 @@ def load_state(
         store.upgrade()
         record_policy(store, policy)
         predictors = load_predictors(settings, model_loader)
-        replayed = replay_customer_state(store, predictors)
+        replayed = sync_customer_state(store, predictors)
         if replayed:
             logger.info(
-                "customer state: replayed %d triaged returns from the audit trail", replayed
+                "customer state: replayed %d triaged returns and labels from the audit trail",
+                replayed,
             )
     except BaseException:
         store.close()

@@ -162,6 +162,9 @@ class Predictors:
         self._reason_estimator = _estimator_of(reason)
         self._state_lock = threading.Lock()
         self._seen_returns: set[str] = set()
+        self.state_sync_lock = threading.Lock()
+        self.state_cursor = 0
+        """Id of the last audit record folded into the customer state (`sync_customer_state`)."""
 
     @classmethod
     def unavailable(cls, detail: str = "not loaded") -> Predictors:
@@ -428,6 +431,10 @@ class Predictors:
                 logger.exception("could not update the customer state")
                 return
             self._seen_returns.add(case.request.return_id)
+
+    def observed(self, return_id: str) -> bool:
+        """Whether this return is already in the customer state."""
+        return return_id in self._seen_returns
 
     def label_customer(self, customer_id: str, abusive: bool) -> None:
         """Record an analyst's label in the customer state (linked-account factors use it)."""

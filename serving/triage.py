@@ -224,6 +224,7 @@ def triage(
     """
     key = TRIAGE_KEY_PREFIX + (idempotency_key or case.request.event_id)
     body_hash = request_hash(case.model_dump(mode="json"))
+    sync_customer_state(store, predictors)  # returns other workers triaged meanwhile
 
     def produce() -> Outcome:
         audit_id = str(uuid.uuid4())
@@ -548,26 +549,52 @@ def record_decision(
     return DecisionPublic.model_validate(result.response), result.replayed
 
 
-def replay_customer_state(store: AuditStore, predictors: Predictors) -> int:
-    """Fold the returns triaged so far (the audit trail) into the fraud model's customer state,
-    so a restarted service scores customers with everything it has seen. Returns the count."""
+STATE_RECORDS = (RecordKind.TRIAGE.value, RecordKind.FRAUD_LABEL.value)
+"""The audit records the customer state is built from: triaged returns and analysts' labels."""
+
+
+def sync_customer_state(store: AuditStore, predictors: Predictors) -> int:
+    """Fold into the fraud model's customer state, in record order, the triaged returns and
+    fraud labels recorded since the last call, whichever process recorded them.
+
+    The audit trail is the customer state's event log: at start the whole trail is replayed
+    (a restarted service scores customers with every return and label it has seen), and each
+    triage catches up first, so the worker processes of one service, sharing the audit store,
+    score a customer with the returns the others triaged. A worker's own returns are folded
+    when triaged and skipped here. Returns how many records were applied.
+    """
     if predictors.customer_state is None:
         return 0
-    query = (
-        sa.select(audit_records.c.payload)
-        .where(audit_records.c.kind == RecordKind.TRIAGE.value)
-        .order_by(audit_records.c.id)
-    )
-    replayed = 0
-    with store.engine.connect() as connection:
-        for payload_text in connection.execution_options(yield_per=1000).execute(query).scalars():
-            data = json.loads(payload_text)["case"]
-            data["request"]["photos"] = []  # recorded without their bytes; not needed here
-            try:
-                case = ReturnCase.model_validate(data)
-            except ValueError:
-                logger.warning("skipping an unreadable triage record while replaying")
-                continue
-            predictors.observe(case)
-            replayed += 1
-    return replayed
+    applied = 0
+    with predictors.state_sync_lock:
+        query = (
+            sa.select(
+                audit_records.c.id,
+                audit_records.c.kind,
+                audit_records.c.case_id,
+                audit_records.c.payload,
+            )
+            .where(audit_records.c.id > predictors.state_cursor)
+            .where(audit_records.c.kind.in_(STATE_RECORDS))
+            .order_by(audit_records.c.id)
+        )
+        with store.engine.connect() as connection:
+            for row in connection.execution_options(yield_per=1000).execute(query):
+                predictors.state_cursor = int(row.id)
+                if row.kind == RecordKind.FRAUD_LABEL.value:
+                    label = json.loads(row.payload)["label"]
+                    predictors.label_customer(str(label["customer_id"]), bool(label["abusive"]))
+                    applied += 1
+                    continue
+                if predictors.observed(row.case_id):
+                    continue
+                data = json.loads(row.payload)["case"]
+                data["request"]["photos"] = []  # recorded without their bytes; not needed
+                try:
+                    case = ReturnCase.model_validate(data)
+                except ValueError:
+                    logger.warning("skipping an unreadable triage record (id %s)", row.id)
+                    continue
+                predictors.observe(case)
+                applied += 1
+    return applied

@@ -25,6 +25,7 @@ from serving.schemas import (
     FraudLabelPublic,
     Message,
 )
+from serving.triage import sync_customer_state
 
 router = APIRouter(prefix="/customers", tags=["customers"])
 
@@ -74,12 +75,14 @@ def _scores(predictors: Predictors, customer_ids: list[str] | None = None) -> li
 def list_flagged(
     caller: AnalystCaller,
     predictors: PredictorsDep,
+    store: AuditDep,
     min_level: Annotated[str, Query(pattern="^(low|medium|high)$")] = "high",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> CustomersPublic:
     """Every known customer scored against the current customer state (returns triaged so
     far included), kept at `min_level` or above, with factors in words and linked accounts."""
+    sync_customer_state(store, predictors)
     floor = LEVELS.index(min_level)
     scores = [s for s in _scores(predictors) if _level_index(s.risk_level) >= floor]
     scores.sort(key=lambda s: -float(s.risk_score))
@@ -105,9 +108,10 @@ def _level_index(level: str) -> int:
     },
 )
 def score_customer(
-    customer_id: CaseId, caller: RiskCaller, predictors: PredictorsDep
+    customer_id: CaseId, caller: RiskCaller, predictors: PredictorsDep, store: AuditDep
 ) -> CustomerRiskPublic:
     """Risk score, level, factors and linked accounts of a known customer."""
+    sync_customer_state(store, predictors)
     state = predictors.customer_state
     if state is not None and customer_id not in set(state.customer_ids()):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"customer {customer_id} is not known")

@@ -293,6 +293,56 @@ def test_a_restarted_service_replays_triaged_returns_into_the_customer_state(
         assert seen["returns_count"] >= 1
 
 
+def test_workers_sharing_an_audit_store_share_the_customer_state(
+    models_settings: Any, return_case: dict[str, Any]
+) -> None:
+    """Two worker processes of one service (two apps on one audit store): each scores a
+    customer with the returns and labels the other recorded, and a restarted service keeps
+    the labels as well as the returns."""
+    from model_stubs import stub_loader
+
+    from serving.app import create_app
+
+    customer = return_case["customer"]["customer_id"]
+
+    def history(client: TestClient) -> dict[str, Any]:
+        return client.app.state.service.predictors.customer_history(customer)  # type: ignore[attr-defined]
+
+    def case(i: int) -> dict[str, Any]:
+        body = copy.deepcopy(return_case)
+        body["request"]["return_id"] += f"-w{i}"
+        body["request"]["event_id"] += f"-w{i}"
+        return body
+
+    with (
+        TestClient(create_app(models_settings, model_loader=stub_loader)) as one,
+        TestClient(create_app(models_settings, model_loader=stub_loader)) as two,
+    ):
+        start = history(two)["returns_count"]
+        first = one.post("/v1/triage", json=case(0), headers=headers())
+        assert first.status_code == 200, first.text
+        assert history(two)["returns_count"] == start  # not yet: nothing asked worker two
+        second = two.post("/v1/triage", json=case(1), headers=headers()).json()
+        # worker two caught up before scoring: both returns, each counted once
+        assert history(two)["returns_count"] == start + 2
+        assert second["fraud"]["risk_score"] > first.json()["fraud"]["risk_score"]
+        assert one.post("/v1/triage", json=case(2), headers=headers()).status_code == 200
+        assert history(one)["returns_count"] == start + 3
+        # an analyst's label recorded through one worker is read through the other
+        label = {"abusive": True}
+        url = f"/v1/customers/{customer}/labels"
+        assert one.post(url, json=label, headers=headers("fraud_analyst")).status_code == 201
+        risk = two.get(f"/v1/customers/{customer}/risk", headers=headers()).json()
+        assert risk["labelled_abusive"] is True
+        flagged = two.get("/v1/customers/flagged?min_level=low", headers=headers("fraud_analyst"))
+        assert customer in [c["customer_id"] for c in flagged.json()["data"]]
+        seen = history(one)
+    with TestClient(create_app(models_settings, model_loader=stub_loader)) as restarted:
+        assert history(restarted) == seen
+        risk = restarted.get(f"/v1/customers/{customer}/risk", headers=headers()).json()
+        assert risk["labelled_abusive"] is True
+
+
 def test_single_note_fast_path_answers_what_the_pyfunc_frame_answers() -> None:
     """The service reads one note's probabilities directly; the answer equals the reason
     pyfunc's output frame (code, confidence, top-k alternatives, disagreement)."""

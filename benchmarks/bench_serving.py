@@ -71,8 +71,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(port: int, workdir: Path, artifacts: Path | None) -> subprocess.Popen[bytes]:
-    """Start the service in its own process; audit store in `workdir`, models from `artifacts`."""
+def start_server(
+    port: int, workdir: Path, artifacts: Path | None, workers: int = 1
+) -> subprocess.Popen[bytes]:
+    """Start the service (uvicorn, `workers` processes); audit store in `workdir`, models from
+    `artifacts`."""
     env = dict(os.environ)
     env["TRIAGE_ARTIFACTS_DIR"] = str((artifacts or workdir).resolve())
     env["TRIAGE_AUDIT_URL"] = f"sqlite:///{workdir / 'audit.db'}"
@@ -89,6 +92,8 @@ def start_server(port: int, workdir: Path, artifacts: Path | None) -> subprocess
         "--log-level",
         "warning",
         "--no-access-log",
+        "--workers",
+        str(workers),
     ]
     server = subprocess.Popen(command, env=env, cwd=ROOT)
     deadline = time.monotonic() + 180
@@ -131,8 +136,9 @@ NAMES = ("Alex", "Sam", "Priya", "Jordan", "Mei", "Lukas", "Ana", "Tom", "Fatima
 
 def unique(case: dict[str, Any], run: str, i: int) -> dict[str, Any]:
     """A copy of `case` as a new event (new return and event ids), so nothing is replayed, and
-    with a sign-off varying by request, so the 300 sample notes do not all hit the reason
-    model's cache of identical notes after the first pass."""
+    with a sign-off and a reference unique to the run and request, so no note repeats one the
+    reason model has cached (real notes rarely repeat; before 2026-12-04 the notes of one run
+    repeated those of earlier runs, and the later runs were flattered by cache hits)."""
     body = copy.copy(case)
     request = dict(case["request"])
     request["return_id"] = f"B{run}-{i}"
@@ -140,7 +146,7 @@ def unique(case: dict[str, Any], run: str, i: int) -> dict[str, Any]:
     if request.get("note"):
         sign_off = SIGN_OFFS[i % len(SIGN_OFFS)]
         name = NAMES[(i // len(SIGN_OFFS)) % len(NAMES)]
-        request["note"] = f"{request['note']} {sign_off}, {name} {chr(65 + i % 26)}."
+        request["note"] = f"{request['note']} {sign_off}, {name} (ref {run}-{i})."
     body["request"] = request
     return body
 
@@ -202,6 +208,9 @@ def main() -> None:
     parser.add_argument("--photo-rate", type=float, default=20.0, help="requests/s with a photo")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each run")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--workers", type=int, default=1, help="server worker processes (they share the state)"
+    )
     parser.add_argument("--sustain-p99-ms", type=float, default=500.0)
     parser.add_argument(
         "--ramp",
@@ -234,12 +243,15 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
-        server = start_server(port, Path(tmp), args.artifacts)
+        server = start_server(port, Path(tmp), args.artifacts, args.workers)
         base = f"http://127.0.0.1:{port}"
         try:
             models = httpx.get(f"{base}/v1/versions", headers=WORKFLOW_KEY).json()["models"]
             loaded = [name for name, m in models.items() if m["available"]]
-            print(f"server pid {server.pid}; models loaded: {', '.join(loaded) or 'none'}")
+            print(
+                f"server pid {server.pid}, {args.workers} worker(s); "
+                f"models loaded: {', '.join(loaded) or 'none'}"
+            )
             # warm up every path (model sessions, first allocations, SQLite pages)
             run_load(health, base, 50, 1)
             run_load(triage("w"), base, 20, 2)

@@ -67,9 +67,10 @@ class ServiceMetrics:
         )
         self.model_available = Gauge(
             "triage_model_available",
-            "1 when the model is loaded",
+            "1 when the model is loaded (in every worker)",
             ["model"],
             registry=self.registry,
+            multiprocess_mode="min",
         )
 
 

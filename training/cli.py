@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -153,9 +155,21 @@ def serve(
     workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
     reload: Annotated[bool, typer.Option("--reload", help="Reload on code changes (dev).")] = False,
 ) -> None:
-    """Start the triage API (uvicorn). Settings come from TRIAGE_* environment variables."""
+    """Start the triage API (uvicorn). Settings come from TRIAGE_* environment variables.
+
+    With several workers they share the audit store, and through it the customer state;
+    their Prometheus metrics are summed over `PROMETHEUS_MULTIPROC_DIR` (a fresh temporary
+    folder unless set; emptied at start either way)."""
     import uvicorn
 
+    if workers > 1:
+        metrics_dir = Path(
+            os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="triage-metrics-")
+        )
+        metrics_dir.mkdir(parents=True, exist_ok=True)
+        for stale in metrics_dir.glob("*.db"):  # a previous run's counts
+            stale.unlink()
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     console.print(f"serving on http://{host}:{port} (OpenAPI at /docs)")
     # the app is named by import string: training never imports serving (STYLE.md layering)
     uvicorn.run(

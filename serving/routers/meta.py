@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import APIRouter, Response, status
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from models.versions import ABSENT, LIBRARIES, library_versions
 from serving.deps import CallerDep, StateDep
@@ -83,7 +85,20 @@ def metrics(state: StateDep) -> Response:
     """Request counts and latency by route, triage outcomes, queues and model fallbacks."""
     for name, model_status in state.predictors.statuses.items():
         state.metrics.model_available.labels(name).set(1 if model_status.available else 0)
-    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(exposition(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def exposition(registry: CollectorRegistry) -> bytes:
+    """The metrics in Prometheus text format: this app's registry, or with several worker
+    processes (`PROMETHEUS_MULTIPROC_DIR` set, as `triage serve --workers` does) the sum over
+    every worker's files, so a scrape sees the service, not the one worker that answered."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        merged = CollectorRegistry()
+        multiprocess.MultiProcessCollector(merged)
+        return bytes(generate_latest(merged))
+    return bytes(generate_latest(registry))
 
 
 @versions_router.get(

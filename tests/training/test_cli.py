@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -80,3 +81,30 @@ def test_run_simulates_into_the_artifacts_folder_and_serves(
             "reload": False,
         }
     ]
+
+
+def test_serve_with_workers_sums_their_metrics_in_a_fresh_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Several workers get one Prometheus multiprocess folder, emptied of a previous run's
+    counts; one worker needs none."""
+    import uvicorn
+
+    started: list[dict[str, object]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: started.append({"app": app, **kw}))
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    (metrics_dir / "counter_123.db").write_bytes(b"stale")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
+    result = runner.invoke(app, ["serve", "--workers", "2", "--port", "8124"])
+    assert result.exit_code == 0, result.output
+    assert started[0]["workers"] == 2
+    assert list(metrics_dir.iterdir()) == []
+
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
+    assert runner.invoke(app, ["serve", "--workers", "2"]).exit_code == 0
+    fresh = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])  # the command set it for its workers
+    assert fresh.is_dir() and fresh != metrics_dir
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
+    assert runner.invoke(app, ["serve"]).exit_code == 0
+    assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ

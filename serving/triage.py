@@ -566,35 +566,55 @@ def sync_customer_state(store: AuditStore, predictors: Predictors) -> int:
     if predictors.customer_state is None:
         return 0
     applied = 0
-    with predictors.state_sync_lock:
-        query = (
-            sa.select(
-                audit_records.c.id,
-                audit_records.c.kind,
-                audit_records.c.case_id,
-                audit_records.c.payload,
-            )
-            .where(audit_records.c.id > predictors.state_cursor)
-            .where(audit_records.c.kind.in_(STATE_RECORDS))
-            .order_by(audit_records.c.id)
-        )
-        with store.engine.connect() as connection:
-            for row in connection.execution_options(yield_per=1000).execute(query):
+    with predictors.state_sync_lock, store.engine.connect() as connection:
+        rows = connection.execute(_NEW_STATE_RECORDS, {"cursor": predictors.state_cursor}).all()
+        for start in range(0, len(rows), _SYNC_CHUNK):
+            chunk = rows[start : start + _SYNC_CHUNK]
+            wanted = [
+                int(row.id)
+                for row in chunk
+                if row.kind == RecordKind.FRAUD_LABEL.value or not predictors.observed(row.case_id)
+            ]
+            payloads: dict[int, str] = {}
+            if wanted:
+                query = sa.select(audit_records.c.id, audit_records.c.payload).where(
+                    audit_records.c.id.in_(wanted)
+                )
+                payloads = {int(r.id): r.payload for r in connection.execute(query)}
+            for row in chunk:
                 predictors.state_cursor = int(row.id)
-                if row.kind == RecordKind.FRAUD_LABEL.value:
-                    label = json.loads(row.payload)["label"]
-                    predictors.label_customer(str(label["customer_id"]), bool(label["abusive"]))
-                    applied += 1
-                    continue
-                if predictors.observed(row.case_id):
-                    continue
-                data = json.loads(row.payload)["case"]
-                data["request"]["photos"] = []  # recorded without their bytes; not needed
-                try:
-                    case = ReturnCase.model_validate(data)
-                except ValueError:
-                    logger.warning("skipping an unreadable triage record (id %s)", row.id)
-                    continue
-                predictors.observe(case)
-                applied += 1
+                payload = payloads.get(int(row.id))
+                if payload is not None:
+                    applied += _fold_record(predictors, row.kind, payload, int(row.id))
     return applied
+
+
+_SYNC_CHUNK = 1_000
+"""Records whose payloads `sync_customer_state` holds in memory at once."""
+
+_NEW_STATE_RECORDS = (
+    sa.select(audit_records.c.id, audit_records.c.kind, audit_records.c.case_id)
+    .where(audit_records.c.id > sa.bindparam("cursor"))
+    .where(sa.or_(*(audit_records.c.kind == kind for kind in STATE_RECORDS)))
+    .order_by(audit_records.c.id)
+)
+"""The state records after a cursor, without payloads: a worker's own returns (all of them
+with one worker) are skipped without reading their payloads. Built once: it runs before
+every triage."""
+
+
+def _fold_record(predictors: Predictors, kind: str, payload: str, record_id: int) -> int:
+    """Apply one triage or fraud-label record to the customer state; 1 if applied."""
+    if kind == RecordKind.FRAUD_LABEL.value:
+        label = json.loads(payload)["label"]
+        predictors.label_customer(str(label["customer_id"]), bool(label["abusive"]))
+        return 1
+    data = json.loads(payload)["case"]
+    data["request"]["photos"] = []  # recorded without their bytes; not needed here
+    try:
+        case = ReturnCase.model_validate(data)
+    except ValueError:
+        logger.warning("skipping an unreadable triage record (id %s)", record_id)
+        return 0
+    predictors.observe(case)
+    return 1

@@ -10,10 +10,13 @@ Measured in the same run: a trivial endpoint (`GET /health`) as the baseline, tr
 photo, triage with one photo, and the highest offered rate the service sustains without errors
 (every request answered 2xx, p99 under `--sustain-p99-ms`, the load finished on schedule).
 
-    python benchmarks/bench_serving.py [--artifacts artifacts] [--rate 100] [--seconds 10]
+    python benchmarks/bench_serving.py [--artifacts artifacts] [--workers 2] [--rate 100]
+        [--seconds 10]
 
-`--artifacts` names the folder with MLflow's database (`mlflow.db`) of trained models; without it
-the service runs on its rules-only fallback. Load generator and server share this machine's cores.
+`--artifacts` names the folder with MLflow's database (`mlflow.db`) of trained models (default:
+`TRIAGE_ARTIFACTS_DIR` or `artifacts/` when it holds one); without one the service runs on its
+rules-only fallback, which the output says. Load generator and server share this machine's
+cores.
 """
 
 from __future__ import annotations
@@ -62,6 +65,13 @@ class LoadResult:
     def achieved_rate(self) -> float:
         """Answered requests per second over the run."""
         return len(self.latencies_ms) / self.elapsed_s if self.elapsed_s else 0.0
+
+
+def default_artifacts() -> Path | None:
+    """The artifacts folder of trained models, when there is one: TRIAGE_ARTIFACTS_DIR, else
+    `artifacts/` in the repository (what `make run` / `triage train all` leave)."""
+    folder = Path(os.environ.get("TRIAGE_ARTIFACTS_DIR") or ROOT / "artifacts")
+    return folder if (folder / "mlflow.db").exists() else None
 
 
 def free_port() -> int:
@@ -203,13 +213,22 @@ def run_load(
 def main() -> None:
     """Run the scenarios and print medians over repeats, baseline first."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--artifacts", type=Path, default=None, help="folder with mlflow.db")
+    parser.add_argument(
+        "--artifacts",
+        type=Path,
+        default=default_artifacts(),
+        help="folder with mlflow.db (default: TRIAGE_ARTIFACTS_DIR or ./artifacts when it has "
+        "one, as `make run` leaves it; else the rules-only fallback)",
+    )
     parser.add_argument("--rate", type=float, default=100.0, help="requests/s for the main runs")
     parser.add_argument("--photo-rate", type=float, default=20.0, help="requests/s with a photo")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each run")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
-        "--workers", type=int, default=1, help="server worker processes (they share the state)"
+        "--workers",
+        type=int,
+        default=2,
+        help="server worker processes (they share the state); 2: one per core of this machine",
     )
     parser.add_argument("--sustain-p99-ms", type=float, default=500.0)
     parser.add_argument(

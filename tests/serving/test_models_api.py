@@ -328,6 +328,21 @@ def test_workers_sharing_an_audit_store_share_the_customer_state(
         assert second["fraud"]["risk_score"] > first.json()["fraud"]["risk_score"]
         assert one.post("/v1/triage", json=case(2), headers=headers()).status_code == 200
         assert history(one)["returns_count"] == start + 3
+        # the review queues are one index in the shared store: a case triaged by one worker
+        # is in the queue another worker lists, and leaves it when decided through the first
+        queued = two.get("/v1/queues/inspection", headers=headers("inspector")).json()
+        ids = {item["case_id"] for item in queued["data"]}
+        assert {case(i)["request"]["return_id"] for i in range(3)} <= ids
+        decided = case(0)["request"]["return_id"]
+        decision = {
+            "kind": "inspection",
+            "disposition": first.json()["recommended_disposition"]["code"],
+            "condition_grade": "USED",
+        }
+        url = f"/v1/cases/{decided}/decisions"
+        assert one.post(url, json=decision, headers=headers("inspector")).status_code == 201
+        after = two.get("/v1/queues/inspection", headers=headers("inspector")).json()
+        assert decided not in {item["case_id"] for item in after["data"]}
         # an analyst's label recorded through one worker is read through the other
         label = {"abusive": True}
         url = f"/v1/customers/{customer}/labels"

@@ -294,14 +294,19 @@ def test_a_restarted_service_replays_triaged_returns_into_the_customer_state(
 
 
 def test_workers_sharing_an_audit_store_share_the_customer_state(
-    models_settings: Any, return_case: dict[str, Any]
+    models_settings: Any, return_case: dict[str, Any], store_url: Any
 ) -> None:
-    """Two worker processes of one service (two apps on one audit store): each scores a
-    customer with the returns and labels the other recorded, and a restarted service keeps
-    the labels as well as the returns."""
+    """Two worker processes of one service (two apps on one audit store, SQLite or
+    PostgreSQL): each scores a customer with the returns and labels the other recorded, they
+    list the same review queues, and a restarted service keeps the labels as well as the
+    returns."""
     from model_stubs import stub_loader
 
     from serving.app import create_app
+
+    models_settings = models_settings.model_copy(
+        update={"audit_url": store_url.render_as_string(hide_password=False)}
+    )
 
     customer = return_case["customer"]["customer_id"]
 

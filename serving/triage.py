@@ -567,9 +567,10 @@ def sync_customer_state(store: AuditStore, predictors: Predictors) -> int:
         return 0
     applied = 0
     with predictors.state_sync_lock, store.engine.connect() as connection:
-        rows = connection.execute(_NEW_STATE_RECORDS, {"cursor": predictors.state_cursor}).all()
-        for start in range(0, len(rows), _SYNC_CHUNK):
-            chunk = rows[start : start + _SYNC_CHUNK]
+        while True:  # in pages: a start replays the whole trail
+            chunk = connection.execute(
+                _NEW_STATE_RECORDS, {"cursor": predictors.state_cursor, "limit": _SYNC_CHUNK}
+            ).all()
             wanted = [
                 int(row.id)
                 for row in chunk
@@ -586,17 +587,20 @@ def sync_customer_state(store: AuditStore, predictors: Predictors) -> int:
                 payload = payloads.get(int(row.id))
                 if payload is not None:
                     applied += _fold_record(predictors, row.kind, payload, int(row.id))
+            if len(chunk) < _SYNC_CHUNK:
+                break
     return applied
 
 
 _SYNC_CHUNK = 1_000
-"""Records whose payloads `sync_customer_state` holds in memory at once."""
+"""Records `sync_customer_state` reads (and holds the payloads of) at once."""
 
 _NEW_STATE_RECORDS = (
     sa.select(audit_records.c.id, audit_records.c.kind, audit_records.c.case_id)
     .where(audit_records.c.id > sa.bindparam("cursor"))
     .where(sa.or_(*(audit_records.c.kind == kind for kind in STATE_RECORDS)))
     .order_by(audit_records.c.id)
+    .limit(sa.bindparam("limit"))
 )
 """The state records after a cursor, without payloads: a worker's own returns (all of them
 with one worker) are skipped without reading their payloads. Built once: it runs before

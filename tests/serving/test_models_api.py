@@ -363,6 +363,37 @@ def test_workers_sharing_an_audit_store_share_the_customer_state(
         assert risk["labelled_abusive"] is True
 
 
+def test_replay_reads_the_trail_in_pages(
+    models_settings: Any, return_case: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A start replays a trail longer than one page (here pages of 2 records): every return
+    and label counts once, in record order (the later label wins)."""
+    from model_stubs import stub_loader
+
+    import serving.triage
+    from serving.app import create_app
+
+    monkeypatch.setattr(serving.triage, "_SYNC_CHUNK", 2)
+    customer = return_case["customer"]["customer_id"]
+    url = f"/v1/customers/{customer}/labels"
+    with TestClient(create_app(models_settings, model_loader=stub_loader)) as first:
+        for i in range(5):
+            body = copy.deepcopy(return_case)
+            body["request"]["return_id"] += f"-p{i}"
+            body["request"]["event_id"] += f"-p{i}"
+            assert first.post("/v1/triage", json=body, headers=headers()).status_code == 200
+        for abusive in (True, False):
+            label = {"abusive": abusive}
+            assert first.post(url, json=label, headers=headers("fraud_analyst")).status_code == 201
+        seen = first.app.state.service.predictors.customer_history(customer)  # type: ignore[attr-defined]
+    with TestClient(create_app(models_settings, model_loader=stub_loader)) as restarted:
+        predictors = restarted.app.state.service.predictors  # type: ignore[attr-defined]
+        assert predictors.customer_history(customer) == seen
+        assert predictors.state_cursor > 0
+        risk = restarted.get(f"/v1/customers/{customer}/risk", headers=headers()).json()
+        assert risk["labelled_abusive"] is False
+
+
 def test_single_note_fast_path_answers_what_the_pyfunc_frame_answers() -> None:
     """The service reads one note's probabilities directly; the answer equals the reason
     pyfunc's output frame (code, confidence, top-k alternatives, disagreement)."""

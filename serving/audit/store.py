@@ -17,7 +17,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import sqlite3
 import threading
+import time
 import uuid
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -221,6 +223,33 @@ def make_engine(url: str | sa.URL, *, busy_timeout_s: float = 30.0) -> sa.Engine
     raise ValueError(f"the audit store supports sqlite and postgresql, not {backend!r}")
 
 
+def enable_wal(cursor: Any, timeout_s: float) -> None:
+    """Put a SQLite database in WAL mode, retrying while another connection blocks the switch.
+
+    Two processes opening a new database at once (workers starting together) may both find it
+    in rollback-journal mode and both try to convert it; SQLite then answers one of them
+    "database is locked" at once, without waiting in the busy handler (waiting could deadlock),
+    or leaves the mode as it was. Seen once in a benchmark start of two workers (2026-12-04).
+    """
+    deadline = time.monotonic() + timeout_s
+    delay = 0.005
+    while True:
+        try:
+            row = cursor.execute("PRAGMA journal_mode = WAL").fetchone()
+            mode = str(row[0]).lower() if row else ""
+            if mode == "wal":
+                return
+            problem = f"journal_mode stayed {mode!r}"
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            problem = str(exc)
+        if time.monotonic() + delay > deadline:
+            raise sqlite3.OperationalError(f"could not switch the audit store to WAL: {problem}")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+
+
 def _configure_sqlite(engine: sa.Engine, *, busy_timeout_ms: int) -> None:
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -229,7 +258,7 @@ def _configure_sqlite(engine: sa.Engine, *, busy_timeout_ms: int) -> None:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")  # first: WAL needs a lock
-            cursor.execute("PRAGMA journal_mode = WAL")
+            enable_wal(cursor, timeout_s=busy_timeout_ms / 1000)
             cursor.execute("PRAGMA synchronous = FULL")
             cursor.execute("PRAGMA foreign_keys = ON")
         finally:

@@ -700,6 +700,40 @@ def test_upgrade_is_repeatable_and_uses_its_own_version_table(store_url: sa.URL)
     assert "alembic_version" not in tables
 
 
+class _LockedCursor:
+    """A cursor whose WAL switch is refused `refusals` times (as a concurrent opener's is)."""
+
+    def __init__(self, refusals: list[object]) -> None:
+        self.refusals = list(refusals)
+        self.calls = 0
+
+    def execute(self, sql: str) -> _LockedCursor:
+        assert sql == "PRAGMA journal_mode = WAL"
+        self.calls += 1
+        self.answer: object = self.refusals.pop(0) if self.refusals else "wal"
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self
+
+    def fetchone(self) -> tuple[object]:
+        return (self.answer,)
+
+
+def test_wal_switch_is_retried_while_another_opener_blocks_it() -> None:
+    """Workers opening a new SQLite store together: one may be told "database is locked" at
+    once, or find the mode unchanged; it retries until the switch is made or time is up."""
+    from serving.audit.store import enable_wal
+
+    locked = sqlite3.OperationalError("database is locked")
+    cursor = _LockedCursor([locked, "delete", locked])
+    enable_wal(cursor, timeout_s=5)
+    assert cursor.calls == 4
+    with pytest.raises(sqlite3.OperationalError, match="could not switch the audit store to WAL"):
+        enable_wal(_LockedCursor([locked] * 1000), timeout_s=0.05)
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O"):  # not a lock: no retry
+        enable_wal(_LockedCursor([sqlite3.OperationalError("disk I/O error")]), timeout_s=5)
+
+
 def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Any) -> None:
     store = AuditStore(f"sqlite:///{tmp_path / 'a.db'}", busy_timeout_s=7)
     with store.engine.connect() as connection:

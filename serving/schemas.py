@@ -449,6 +449,10 @@ class NoteReasonPublic(PublicModel):
     confidence: float
     alternatives: list[Alternative]
     disagrees_with_customer: bool | None
+    reasons: list[str] = Field(
+        default_factory=list,
+        description="How the answer was made, in words (a cascade: which of its models answered)",
+    )
 
 
 class NotesPublic(PublicModel):

@@ -80,6 +80,7 @@ def classify_notes(
                     if note.customer_reason_code is not None
                     else None
                 ),
+                reasons=list(answer.reasons),
             )
         )
     return NotesPublic(data=data, count=len(data), model_version=predictors.versions()["reason"])

@@ -456,3 +456,7 @@ def test_cascade_reason_model_says_which_model_answered(
                 f"/v1/audit/cases/{case['request']['return_id']}", headers=headers("admin")
             )
             assert route in json.dumps(audit.json())
+        # the component endpoint says it too
+        notes = {"notes": [{"id": "a", "text": "It arrived broken."}, {"id": "b", "text": "Meh."}]}
+        answer = client.post("/v1/components/reason", json=notes, headers=headers()).json()
+        assert [n["reasons"] for n in answer["data"]] == [["first"], ["second"]]

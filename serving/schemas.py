@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from features.codes import ConditionGrade, DamageType, Disposition, ReasonCode
 from features.eligibility import EligibilityException, EligibilityFlag
 from features.schema import MAX_NOTE_CHARS, MAX_PHOTOS, Photo
-from serving.policy import ReviewQueue
+from serving.policy import ReviewQueue, RuleExplanation
 
 MAX_BATCH = 100
 """Most cases in one batch call."""
@@ -180,6 +180,22 @@ class PolicyRef(PublicModel):
     name: str
     revision: int | str
     version: str
+
+
+class PolicyExplanationPublic(PublicModel):
+    """Every rule of the policy in force, evaluated on the facts recorded with a case's latest
+    triage: whether it fired (or why an audit rule was skipped), and each condition's actual
+    value against its threshold."""
+
+    case_id: str
+    audit_id: str = Field(description="The triage record whose facts are explained")
+    policy: PolicyRef = Field(description="The policy the rules below come from (in force now)")
+    recorded_policy_version: str = Field(
+        description="The policy version that decided the triage; when it differs from "
+        "`policy.version` the policy changed since, and the rules may come out differently"
+    )
+    facts: dict[str, Any] = Field(description="What the rules looked at, as recorded")
+    rules: list[RuleExplanation]
 
 
 class TriagePublic(PublicModel):

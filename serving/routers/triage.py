@@ -21,11 +21,14 @@ from serving.deps import (
     WorkflowCaller,
 )
 from serving.examples import TRIAGE_EXAMPLES
+from serving.policy import PolicyFacts
 from serving.predictors import PhotoRejected
 from serving.schemas import (
     CaseId,
     ErrorItem,
     Message,
+    PolicyExplanationPublic,
+    PolicyRef,
     TriageBatchCreate,
     TriageBatchItem,
     TriageBatchPublic,
@@ -162,6 +165,50 @@ def triage_batch(
     failed = sum(item.status_code != 200 for item in items)
     return TriageBatchPublic(
         data=items, count=len(items), succeeded=len(items) - failed, failed=failed
+    )
+
+
+@router.get(
+    "/{case_id}/explain",
+    operation_id="explain_triage",
+    summary="Why the policy flagged a case, or did not",
+    response_model=PolicyExplanationPublic,
+    responses={
+        **AUTH_ERRORS,
+        404: {"model": Message, "description": "Never triaged"},
+        409: {"model": Message, "description": "Recorded facts this engine cannot read"},
+    },
+)
+def explain_triage(
+    case_id: CaseId, caller: CallerDep, store: AuditDep, policy: PolicyDep
+) -> PolicyExplanationPublic:
+    """Every rule of the policy in force, run on the facts recorded with the case's latest
+    triage: fired or not, and each condition's actual value against its threshold (the
+    policy's explain mode). Records nothing."""
+    try:
+        record = latest_triage(store, case_id)
+    except CaseNotFound:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"case {case_id} was never triaged"
+        ) from None
+    recorded = record.payload["facts"]  # as dumped: with the derived (computed) facts
+    try:
+        facts = PolicyFacts.model_validate(
+            {name: value for name, value in recorded.items() if name in PolicyFacts.model_fields}
+        )
+    except ValidationError:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"the facts recorded with case {case_id}'s triage do not fit this version of the "
+            "policy engine: triage the case again to explain it",
+        ) from None
+    return PolicyExplanationPublic(
+        case_id=case_id,
+        audit_id=record.payload["response"]["audit_id"],
+        policy=PolicyRef(name=policy.name, revision=policy.revision, version=policy.version),
+        recorded_policy_version=record.payload["decision"]["policy_version"],
+        facts=recorded,
+        rules=policy.explain(facts),
     )
 
 

@@ -10,6 +10,7 @@ import base64
 import copy
 import io
 import json
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -24,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from model_stubs import STUB_URIS, stub_loader
 
 from serving.app import create_app
-from serving.audit import AuditStore, verify_export
+from serving.audit import AuditEntry, AuditStore, Outcome, RecordKind, verify_export
 from serving.config import ServingSettings
 
 ROLES = [
@@ -176,6 +177,55 @@ def test_get_triage_of_unknown_case_is_404(client: TestClient) -> None:
     response = client.get("/v1/triage/R-NOPE", headers=headers())
     assert response.status_code == 404
     assert "R-NOPE" in response.json()["detail"]
+
+
+def test_explain_shows_why_the_policy_flagged_a_case(
+    serving_settings: ServingSettings, finance_case: dict[str, Any], tmp_path: Path
+) -> None:
+    """The policy's explain mode for a recorded triage: every rule, fired or not, with each
+    condition's actual value; after a policy change it says the triage was decided by
+    another version."""
+    case_id = finance_case["request"]["return_id"]
+    with TestClient(create_app(serving_settings)) as client:
+        store = store_of(client)
+        triaged = client.post("/v1/triage", json=finance_case, headers=headers()).json()
+        head = store.head()
+        response = client.get(f"/v1/triage/{case_id}/explain", headers=headers("inspector"))
+        assert response.status_code == 200, response.text
+        explained = response.json()
+        assert store.head() == head  # records nothing
+        assert explained["audit_id"] == triaged["audit_id"]
+        assert explained["recorded_policy_version"] == explained["policy"]["version"]
+        assert explained["recorded_policy_version"] == triaged["policy_version"]
+        fired = {rule["id"] for rule in explained["rules"] if rule["fired"]}
+        assert fired == {rule["id"] for rule in triaged["review"]["rules_fired"]}
+        assert len(explained["rules"]) > len(fired)  # the rules that did not fire are there too
+        finance = [r for r in explained["rules"] if "finance" in r["queues"] and r["fired"]]
+        assert finance, explained["rules"]
+        values = [c["actual"] for c in finance[0]["conditions"]]
+        assert any(v == 5000.0 for v in values), finance[0]["conditions"]
+        assert explained["facts"]["credit_value"] == 5000.0
+        unknown = client.get("/v1/triage/R-NOPE/explain", headers=headers())
+        assert unknown.status_code == 404
+        # a record whose facts this engine cannot read (an older schema) is a 409, not a 500
+        old_id = str(uuid.uuid4())
+        old = {**triaged, "audit_id": old_id}
+        payload = {"facts": {"credit_value": "lots"}, "response": old, "decision": {}}
+        entry = AuditEntry(RecordKind.TRIAGE, "R-OLD", "test", payload, old_id)
+        store.idempotent("old", "h-old", lambda: Outcome(old, [entry]))
+        conflict = client.get("/v1/triage/R-OLD/explain", headers=headers())
+        assert conflict.status_code == 409, conflict.text
+        assert client.get(f"/v1/triage/{case_id}/explain").status_code == 401
+
+    # a new policy version (here only a comment differs: the version is the content's hash)
+    policy = tmp_path / "policy.yml"
+    default = Path(__file__).resolve().parents[2] / "serving" / "policy" / "default_policy.yml"
+    policy.write_text(default.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    changed = serving_settings.model_copy(update={"policy_file": policy})
+    with TestClient(create_app(changed)) as client:
+        explained = client.get(f"/v1/triage/{case_id}/explain", headers=headers()).json()
+        assert explained["recorded_policy_version"] == triaged["policy_version"]
+        assert explained["policy"]["version"] != triaged["policy_version"]
 
 
 def test_reason_model_answers_and_is_versioned(
@@ -347,6 +397,7 @@ ENDPOINTS: list[tuple[str, str, set[str], str]] = [
     ("POST", "/v1/triage", {"workflow", "admin"}, "case"),
     ("POST", "/v1/triage/batch", {"workflow", "admin"}, "batch"),
     ("GET", "/v1/triage/R00000007", set(ROLES), ""),
+    ("GET", "/v1/triage/R00000007/explain", set(ROLES), ""),
     ("POST", "/v1/cases/R00000007/decisions", {"inspector", "supervisor"}, "inspection"),
     ("GET", "/v1/queues/inspection", {"inspector", "admin", "supervisor"}, ""),
     ("GET", "/v1/queues/fraud", {"fraud_analyst", "admin"}, ""),

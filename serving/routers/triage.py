@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from features.schema import ReturnCase
-from serving.audit import IdempotencyConflict
+from serving.audit import AuditRecord, AuditStore, IdempotencyConflict
 from serving.deps import (
     AuditDep,
     CallerDep,
@@ -168,6 +168,15 @@ def triage_batch(
     )
 
 
+def _latest_or_404(store: AuditStore, case_id: str) -> AuditRecord:
+    try:
+        return latest_triage(store, case_id)
+    except CaseNotFound:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"case {case_id} was never triaged"
+        ) from None
+
+
 @router.get(
     "/{case_id}/explain",
     operation_id="explain_triage",
@@ -185,18 +194,16 @@ def explain_triage(
     """Every rule of the policy in force, run on the facts recorded with the case's latest
     triage: fired or not, and each condition's actual value against its threshold (the
     policy's explain mode). Records nothing."""
+    record = _latest_or_404(store, case_id)
+    recorded = record.payload.get("facts")  # as dumped: with the derived (computed) facts
+    response = record.payload.get("response") or {}
     try:
-        record = latest_triage(store, case_id)
-    except CaseNotFound:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND, f"case {case_id} was never triaged"
-        ) from None
-    recorded = record.payload["facts"]  # as dumped: with the derived (computed) facts
-    try:
+        if not isinstance(recorded, dict):
+            raise ValueError("no facts recorded")
         facts = PolicyFacts.model_validate(
             {name: value for name, value in recorded.items() if name in PolicyFacts.model_fields}
         )
-    except ValidationError:
+    except ValueError:  # pydantic's ValidationError included
         raise HTTPException(
             status.HTTP_409_CONFLICT,
             f"the facts recorded with case {case_id}'s triage do not fit this version of the "
@@ -204,9 +211,9 @@ def explain_triage(
         ) from None
     return PolicyExplanationPublic(
         case_id=case_id,
-        audit_id=record.payload["response"]["audit_id"],
+        audit_id=record.record_id,
         policy=PolicyRef(name=policy.name, revision=policy.revision, version=policy.version),
-        recorded_policy_version=record.payload["decision"]["policy_version"],
+        recorded_policy_version=str(response.get("policy_version", "unknown")),
         facts=recorded,
         rules=policy.explain(facts),
     )
@@ -221,10 +228,5 @@ def explain_triage(
 )
 def get_triage(case_id: CaseId, caller: CallerDep, store: AuditDep) -> Response:
     """The response of the case's latest triage, as recorded."""
-    try:
-        record = latest_triage(store, case_id)
-    except CaseNotFound:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND, f"case {case_id} was never triaged"
-        ) from None
+    record = _latest_or_404(store, case_id)
     return JSONResponse(record.payload["response"])

@@ -687,6 +687,9 @@ class MiniLMReasonClassifier(_ReasonClassifier):
             num_threads=self.num_threads,
             cache_size=self.cache_size,
             sentence_spans=self._span_count,
+            # int8 activations are scaled per input tensor: alone, a note's code does not
+            # depend on the notes it is batched with
+            per_text=self.quantize,
         )
 
     # -- scoring -------------------------------------------------------------------------------

@@ -32,6 +32,8 @@ WOMENS = REVIEW_TEXT / "womens_clothing_reviews.csv.zip"
 ALEXA = REVIEW_TEXT / "amazon_alexa.tsv"
 CELLS = REVIEW_TEXT / "amazon_cells_labelled.txt"
 ASPECTS = (REVIEW_TEXT / "clothing_aspects.csv", REVIEW_TEXT / "clothing_aspects_train2.csv")
+# committed annotations of real complaints (references into the files above, no texts)
+ANNOTATED_LABELS = Path(__file__).parent / "labels" / "reason_annotated.jsonl"
 
 # short source names (load_negative_reviews) -> the names the dev labels use
 SOURCE_NAMES = {
@@ -82,19 +84,21 @@ def cells_review_texts(datasets_dir: Path) -> pd.DataFrame:
     return pd.DataFrame({"row": np.arange(len(lines)), "text": texts, "sentiment": labels})
 
 
-def load_reason_dev_labels(datasets_dir: Path) -> pd.DataFrame:
-    """The real reason dev labels as `source, row, text, code` (119 rows, six codes present).
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [
+        json.loads(line)
+        for line in Path(path).read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+
+
+def _labelled_texts(datasets_dir: Path, labels: list[dict[str, Any]]) -> pd.DataFrame:
+    """`{source, row, code}` labels joined to their review texts: `source, row, text, code`.
 
     `row` maps to text per source as the datasets README says: women's clothing = row of the
     CSV in the zip (Title + '. ' + Review Text), alexa = row of the TSV, cells = index among
     non-empty lines.
     """
-    datasets_dir = Path(datasets_dir)
-    labels = [
-        json.loads(line)
-        for line in (datasets_dir / DEV_LABELS).read_text(encoding="utf-8").splitlines()
-        if line.strip()
-    ]
     sources = {
         "womens_clothing_reviews": womens_review_texts(datasets_dir)["text"].to_numpy(),
         "amazon_alexa": alexa_review_texts(datasets_dir)["text"].to_numpy(),
@@ -112,6 +116,28 @@ def load_reason_dev_labels(datasets_dir: Path) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows, columns=["source", "row", "text", "code"])
+
+
+def load_reason_dev_labels(datasets_dir: Path) -> pd.DataFrame:
+    """The real reason dev labels as `source, row, text, code` (119 rows, six codes present)."""
+    datasets_dir = Path(datasets_dir)
+    return _labelled_texts(datasets_dir, _read_jsonl(datasets_dir / DEV_LABELS))
+
+
+def load_annotated_labels(
+    datasets_dir: Path, exclude_texts: Iterable[str], path: Path = ANNOTATED_LABELS
+) -> pd.DataFrame:
+    """Our own annotations of real complaints (training data): `source, row, text, code`.
+
+    `path` (committed, `training/labels/`) holds `{source, row, code}` references into the
+    review files, never their texts: the codes two independent annotators agreed on, for a
+    sample of complaints drawn without the dev labels (see `training/labels/README.md`).
+    Texts equal to, inside or containing one of `exclude_texts` are dropped all the same.
+    """
+    frame = _labelled_texts(Path(datasets_dir), _read_jsonl(path))
+    is_excluded = _excluder(exclude_texts)
+    keep = ~frame["text"].map(is_excluded).astype(bool)
+    return frame.loc[keep].reset_index(drop=True)
 
 
 def _excluder(exclude_texts: Iterable[str]) -> Any:

@@ -67,6 +67,18 @@ def test_onnx_int8_close_to_fp32(exported: dict[str, Path], torch_embeddings: np
     assert np.abs(batch - torch_embeddings).max() < 0.1
 
 
+def test_per_text_int8_embeddings_do_not_depend_on_the_batch(exported: dict[str, Path]) -> None:
+    """int8 activations are scaled over the whole input tensor, so batched, a note's embedding
+    depends on the notes beside it; with `per_text` it is the note's own, in any batch."""
+    plain = MiniLMEncoder(onnx_path=exported["int8"], cache_size=0)
+    alone = np.vstack([plain.encode([text]) for text in TEXTS])
+    assert np.abs(plain.encode(TEXTS) - alone).max() > 1e-3  # what per_text is for
+    each = MiniLMEncoder(onnx_path=exported["int8"], cache_size=0, per_text=True)
+    np.testing.assert_allclose(each.encode(TEXTS), alone, atol=1e-5)
+    np.testing.assert_allclose(each.encode(TEXTS[::-1])[::-1], alone, atol=1e-5)
+    assert each._single_session is not None  # several texts ran on single-threaded sessions
+
+
 def test_batching_and_padding_do_not_change_embeddings(exported: dict[str, Path]) -> None:
     batched = MiniLMEncoder(onnx_path=exported["fp32"], cache_size=0, batch_size=3).encode(TEXTS)
     single = np.vstack(

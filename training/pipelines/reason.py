@@ -1,11 +1,12 @@
-"""Reason-text pipeline: simulated notes (+ weak real labels) -> baseline, MiniLM and their
-cascade -> evaluation.
+"""Reason-text pipeline: simulated notes (+ weak and annotated real labels) -> baseline, MiniLM
+and their cascade -> evaluation.
 
 Steps are plain functions; `ReasonFamily` wires them for the runner (`triage train reason`).
 Evaluation sets: a later period of the training world (time-ordered split), a world from another
-seed, and, when ../shared/datasets is present, a held-out share of the weak labels on real
-reviews (`real_weak_holdout`: what model selection looks at) and the real dev labels
-(`real_dev`: reported, never tuned on).
+seed, and, when ../shared/datasets is present, held-out shares of the weak labels
+(`real_weak_holdout`) and of our annotated complaints (`real_annotated_holdout`) on real
+reviews, which model selection looks at, and the real dev labels (`real_dev`: reported, never
+tuned on).
 """
 
 from __future__ import annotations
@@ -32,14 +33,25 @@ from models.reason import (
 )
 from models.settings import Settings
 from training.pipelines.runner import Evaluation, LoggableModel, frame_fingerprint
-from training.real_text import load_reason_dev_labels, real_weak_labels, weak_holdout_mask
+from training.real_text import (
+    load_annotated_labels,
+    load_reason_dev_labels,
+    real_weak_labels,
+    weak_holdout_mask,
+)
 from training.simulation.config import load_world_config
 from training.simulation.world import build_world
 
 CODES = [c.value for c in ReasonCode]
-EVAL_SETS = ("sim_later", "sim_other_seed", "real_weak_holdout", "real_dev")
+EVAL_SETS = (
+    "sim_later",
+    "sim_other_seed",
+    "real_weak_holdout",
+    "real_annotated_holdout",
+    "real_dev",
+)
 # sets scored per text source as well (real texts come from three review sources)
-PER_SOURCE_SETS = ("real_weak_holdout", "real_dev")
+PER_SOURCE_SETS = ("real_weak_holdout", "real_annotated_holdout", "real_dev")
 
 
 def world_notes(n_returns: int, seed: int) -> pd.DataFrame:
@@ -83,10 +95,22 @@ def load_data(params: dict[str, Any], settings: Settings) -> dict[str, Any]:
     if (datasets / "review-text").is_dir():
         dev = load_reason_dev_labels(datasets)
         data["real_dev"] = dev
+        exclude = dev["text"].tolist()
+        if data_params.get("use_annotated_labels", False):
+            annotated = load_annotated_labels(datasets, exclude_texts=exclude)
+            held = weak_holdout_mask(
+                annotated["text"], float(data_params.get("annotated_holdout", 0.0)), "annotated"
+            )
+            weight = float(data_params.get("annotated_weight", 1.0))
+            data["annotated"] = annotated[~held].assign(weight=weight).reset_index(drop=True)
+            if held.any():
+                data["real_annotated_holdout"] = annotated[held].reset_index(drop=True)
+            # an annotated complaint is never a weak label as well (nor, held out, trained on)
+            exclude = exclude + annotated["text"].tolist()
         if data_params.get("use_weak_labels", False):
             weak = real_weak_labels(
                 datasets,
-                exclude_texts=dev["text"].tolist(),
+                exclude_texts=exclude,
                 use_rules=bool(data_params.get("use_rule_labels", True)),
             )
             held = weak_holdout_mask(weak["text"], float(data_params.get("weak_holdout", 0.0)))
@@ -107,20 +131,22 @@ def weak_weights(weak: pd.DataFrame, data_params: dict[str, Any]) -> np.ndarray:
 
 
 def training_frame(data: dict[str, Any]) -> pd.DataFrame:
-    """Simulated training notes with weak real labels placed first (oldest), so the model's
-    time-ordered calibration split stays on simulated notes from the latest period."""
+    """Simulated training notes with the real labels (weak, then annotated) placed first
+    (oldest), so the model's time-ordered calibration split stays on simulated notes from the
+    latest period."""
     frames = []
-    if "weak" in data and len(data["weak"]):
-        weak = data["weak"]
-        frames.append(
-            pd.DataFrame(
-                {
-                    "text": weak["text"],
-                    "code": weak["code"],
-                    "weight": weak.get("weight", pd.Series(1.0, index=weak.index)),
-                }
+    for name in ("weak", "annotated"):
+        if name in data and len(data[name]):
+            real = data[name]
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "text": real["text"],
+                        "code": real["code"],
+                        "weight": real.get("weight", pd.Series(1.0, index=real.index)),
+                    }
+                )
             )
-        )
     train = data["train"]
     frames.append(pd.DataFrame({"text": train["text"], "code": train["code"], "weight": 1.0}))
     return pd.concat(frames, ignore_index=True)
@@ -196,7 +222,8 @@ class ReasonFamily:
 
     def fingerprint(self, data: dict[str, Any]) -> str:
         """Content hash of the training and evaluation texts and labels."""
-        frames = [data[k][["text", "code"]] for k in ("train", "weak", *EVAL_SETS) if k in data]
+        keys = ("train", "weak", "annotated", *EVAL_SETS)
+        frames = [data[k][["text", "code"]] for k in keys if k in data]
         return frame_fingerprint(*frames)
 
     def fit(

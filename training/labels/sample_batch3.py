@@ -17,7 +17,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from training.real_text import (  # noqa: E402
+from training.real_text import (
     SOURCE_NAMES,
     _excluder,
     _read_jsonl,
@@ -83,9 +83,10 @@ def main(out_dir: Path) -> None:
     batch = pd.concat(strata, ignore_index=True).drop_duplicates("text")
     batch = batch.iloc[rng.permutation(len(batch))].reset_index(drop=True)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with (out_dir / "texts.jsonl").open("w", encoding="utf-8") as texts, (
-        out_dir / "meta.jsonl"
-    ).open("w", encoding="utf-8") as meta:
+    with (
+        (out_dir / "texts.jsonl").open("w", encoding="utf-8") as texts,
+        (out_dir / "meta.jsonl").open("w", encoding="utf-8") as meta,
+    ):
         for i, row in batch.iterrows():
             texts.write(json.dumps({"id": int(i), "text": row["text"]}) + "\n")
             meta.write(

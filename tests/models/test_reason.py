@@ -3,6 +3,7 @@ minimum functionality), empty notes, persistence, and the real dev labels when p
 
 from __future__ import annotations
 
+import json
 import pickle
 from pathlib import Path
 from unittest import mock
@@ -513,6 +514,29 @@ def test_cascade_keeps_confident_tfidf_answers_and_sends_the_rest_on(
     np.testing.assert_allclose(never.predict_proba(texts)[~never_sure], second[~never_sure])
 
 
+def test_cascade_blends_the_two_models_on_the_notes_tfidf_is_unsure_of(
+    tfidf: TfidfReasonClassifier,
+    minilm: MiniLMReasonClassifier,
+    split: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    _, later = split
+    texts = [*later["text"].head(200), "", "arrived dented"]
+    first, second = tfidf.predict_proba(texts), minilm.predict_proba(texts)
+    sure = first.max(axis=1) >= 0.98
+    cascade = CascadeReasonClassifier(tfidf, minilm, confident=0.98, second_weight=0.3)
+    proba, first_confidence = cascade.predict_with_route(texts)
+    np.testing.assert_allclose(proba[sure], first[sure])
+    np.testing.assert_allclose(proba[~sure], 0.3 * second[~sure] + 0.7 * first[~sure], atol=1e-6)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
+    unsure_note = int(np.flatnonzero(~sure)[0])
+    reason = cascade.route_reason(float(first_confidence[unsure_note]))
+    assert "MiniLM transformer and the TF-IDF model together" in reason
+    assert "0.30 / 0.70" in reason
+    for bad in (0.0, -0.5, 1.5):
+        with pytest.raises(ValueError, match="second_weight"):
+            CascadeReasonClassifier(tfidf, minilm, second_weight=bad)
+
+
 def test_cascade_is_no_worse_than_the_transformer_on_a_later_period(
     tfidf: TfidfReasonClassifier,
     minilm: MiniLMReasonClassifier,
@@ -544,15 +568,21 @@ def test_cascade_round_trip_and_bad_threshold(
     tmp_path: Path, tfidf: TfidfReasonClassifier, minilm: MiniLMReasonClassifier
 ) -> None:
     texts = ["", "arrived dented", "too tight in the shoulders", "STOPPED WORKING"]
-    cascade = CascadeReasonClassifier(tfidf, minilm, confident=0.9)
+    cascade = CascadeReasonClassifier(tfidf, minilm, confident=0.9, second_weight=0.5)
     loaded = CascadeReasonClassifier.load(cascade.save(tmp_path / "cascade"))
-    assert loaded.confident == 0.9
+    assert (loaded.confident, loaded.second_weight) == (0.9, 0.5)
     np.testing.assert_allclose(loaded.predict_proba(texts), cascade.predict_proba(texts), atol=1e-6)
     with pytest.raises(ValueError, match="holds a minilm model"):
         CascadeReasonClassifier.load(tmp_path / "cascade" / "second")
     for bad in (0.0, 1.5):
         with pytest.raises(ValueError, match="confident"):
             CascadeReasonClassifier(tfidf, minilm, confident=bad)
+    # a cascade saved before the blend existed reads back as MiniLM alone on unsure notes
+    params = tmp_path / "cascade" / "params.json"
+    meta = json.loads(params.read_text())
+    del meta["second_weight"]
+    params.write_text(json.dumps(meta))
+    assert CascadeReasonClassifier.load(tmp_path / "cascade").second_weight == 1.0
 
 
 def test_pickle_round_trip(minilm: MiniLMReasonClassifier) -> None:

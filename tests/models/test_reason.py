@@ -727,6 +727,29 @@ def test_annotated_labels_are_real_complaints_apart_from_dev(datasets_dir: Path)
     assert len(fewer) == len(annotated) - 5
 
 
+def test_annotator_answers_agree_with_the_kept_labels() -> None:
+    """Every kept label from a batch with both answers recorded is a code both annotators gave;
+    batch 4, not trained on (training/labels/README.md), adds nothing to the kept labels."""
+    labels = Path(__file__).resolve().parents[2] / "training" / "labels"
+
+    def rows(name: str) -> list[dict[str, object]]:
+        return [json.loads(line) for line in (labels / name).read_text().splitlines() if line]
+
+    kept = {(r["source"], r["row"]): r["code"] for r in rows("reason_annotated.jsonl")}
+    assert len(kept) == len(rows("reason_annotated.jsonl"))  # one code a review row
+    batch3 = {(r["source"], r["row"]): r for r in rows("batch3_answers.jsonl")}
+    batch4 = {(r["source"], r["row"]): r for r in rows("batch4_answers.jsonl")}
+    assert not set(batch3) & set(batch4)
+    from_batch3 = set(kept) & set(batch3)
+    assert len(from_batch3) >= 400
+    for key in from_batch3:
+        assert kept[key] == batch3[key]["a"] == batch3[key]["b"] != "NONE", key
+    assert not set(kept) & set(batch4)
+    codes = {c.value for c in ReasonCode} | {"NONE"}
+    for answer in [*batch3.values(), *batch4.values()]:
+        assert {answer["a"], answer["b"]} <= codes, answer
+
+
 def test_pipeline_keeps_annotated_texts_out_of_weak_labels(datasets_dir: Path) -> None:
     from models.settings import Settings
     from training.pipelines.reason import load_data, training_frame

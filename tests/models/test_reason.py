@@ -769,3 +769,21 @@ def test_pipeline_keeps_annotated_texts_out_of_weak_labels(datasets_dir: Path) -
     in_frame = frame["text"].isin(set(trained["text"]))
     assert np.allclose(frame.loc[in_frame, "weight"], params["data"]["annotated_weight"])
     assert frame["text"].iloc[-1] == data["train"]["text"].iloc[-1]
+
+
+def test_full_profile_trains_on_every_annotation(datasets_dir: Path) -> None:
+    """The production fit holds no annotation out (recipes were chosen with the holdout);
+    the fast profile, which CI and recipe checks run, still holds 30% out."""
+    from models.settings import Settings
+    from training.pipelines.reason import load_data
+    from training.pipelines.runner import load_params
+
+    fast = load_params("reason", "fast")
+    params = load_params("reason", "full")
+    assert params["data"]["annotated_holdout"] == 0.0 < fast["data"]["annotated_holdout"]
+    params["data"].update(returns=1_500, other_returns=500, max_sim_train=None)
+    data = load_data(params, Settings(datasets_dir=datasets_dir))
+    assert "real_annotated_holdout" not in data
+    annotated = load_annotated_labels(datasets_dir, exclude_texts=data["real_dev"]["text"])
+    assert len(data["annotated"]) == len(annotated) > 1_400
+    assert "real_weak_holdout" in data  # the weak labels still keep their holdout

@@ -34,6 +34,8 @@ CELLS = REVIEW_TEXT / "amazon_cells_labelled.txt"
 ASPECTS = (REVIEW_TEXT / "clothing_aspects.csv", REVIEW_TEXT / "clothing_aspects_train2.csv")
 # committed annotations of real complaints (references into the files above, no texts)
 ANNOTATED_LABELS = Path(__file__).parent / "labels" / "reason_annotated.jsonl"
+# committed synthetic electronics complaints: texts written for training, not real reviews
+SYNTHETIC_LABELS = Path(__file__).parent / "labels" / "reason_synthetic.jsonl"
 
 # short source names (load_negative_reviews) -> the names the dev labels use
 SOURCE_NAMES = {
@@ -135,6 +137,33 @@ def load_annotated_labels(
     Texts equal to, inside or containing one of `exclude_texts` are dropped all the same.
     """
     frame = _labelled_texts(Path(datasets_dir), _read_jsonl(path))
+    is_excluded = _excluder(exclude_texts)
+    keep = ~frame["text"].map(is_excluded).astype(bool)
+    return frame.loc[keep].reset_index(drop=True)
+
+
+def load_synthetic_labels(
+    exclude_texts: Iterable[str], path: Path = SYNTHETIC_LABELS
+) -> pd.DataFrame:
+    """Synthetic electronics complaints (training data only): `source, text, code`.
+
+    `path` (committed, `training/labels/`) holds every written complaint as `{id, text,
+    product, intended, a, b}`: the code its writer (an AI-assistant session, in review voice)
+    meant, and the codes two blind annotators gave. A complaint is kept only where all three
+    agree on a code other than NONE (see `training/labels/README.md`). `source` is
+    `synthetic`. Texts equal to, inside or containing one of `exclude_texts` are dropped, as
+    for the annotations.
+    """
+    rows = _read_jsonl(path)
+    codes = {code.value for code in ReasonCode}
+    kept = []
+    for row in rows:
+        answers = {row["intended"], row["a"], row["b"]}
+        if not answers <= codes | {"NONE"}:
+            raise ValueError(f"{path}: {row['id']}: unknown codes {sorted(answers - codes)}")
+        if len(answers) == 1 and row["intended"] in codes:
+            kept.append({"source": "synthetic", "text": str(row["text"]), "code": row["a"]})
+    frame = pd.DataFrame(kept, columns=["source", "text", "code"])
     is_excluded = _excluder(exclude_texts)
     keep = ~frame["text"].map(is_excluded).astype(bool)
     return frame.loc[keep].reset_index(drop=True)

@@ -30,6 +30,7 @@ from training.real_text import (
     evaluate_on_dev,
     load_annotated_labels,
     load_reason_dev_labels,
+    load_synthetic_labels,
     load_weak_labels,
     normalise_text,
     real_weak_labels,
@@ -748,6 +749,44 @@ def test_annotator_answers_agree_with_the_kept_labels() -> None:
     codes = {c.value for c in ReasonCode} | {"NONE"}
     for answer in [*batch3.values(), *batch4.values()]:
         assert {answer["a"], answer["b"]} <= codes, answer
+
+
+def test_synthetic_complaints_keep_only_three_way_agreement(datasets_dir: Path) -> None:
+    """A synthetic complaint trains only where its writer and both blind annotators gave the
+    same code (not NONE); none repeats a dev text, and the exclusion drops what it names."""
+    path = Path(__file__).resolve().parents[2] / "training" / "labels" / "reason_synthetic.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line]
+    agreed = {r["text"]: r["a"] for r in rows if r["intended"] == r["a"] == r["b"] != "NONE"}
+    assert len(rows) > len(agreed) >= 500  # some were dropped
+    dev = load_reason_dev_labels(datasets_dir)
+    synthetic = load_synthetic_labels(dev["text"])
+    assert dict(zip(synthetic["text"], synthetic["code"], strict=True)) == agreed
+    assert set(synthetic["source"]) == {"synthetic"}
+    assert {"DEFECTIVE", "QUALITY"} <= set(synthetic["code"])
+    dev_norm = set(dev["text"].map(normalise_text))
+    assert not synthetic["text"].map(normalise_text).isin(dev_norm).any()
+    fewer = load_synthetic_labels(synthetic["text"].head(3))
+    assert len(fewer) == len(synthetic) - 3
+
+
+def test_pipeline_trains_on_synthetic_complaints_when_asked(datasets_dir: Path) -> None:
+    from models.settings import Settings
+    from training.pipelines.reason import load_data, training_frame
+    from training.pipelines.runner import load_params
+
+    params = load_params("reason", "fast")
+    assert not params["data"]["use_synthetic_labels"]  # off unless a run asks for them
+    params["data"].update(returns=1_500, other_returns=500)
+    settings = Settings(datasets_dir=datasets_dir)
+    assert "synthetic" not in load_data(params, settings)
+    params["data"].update(use_synthetic_labels=True, synthetic_weight=2.5)
+    data = load_data(params, settings)
+    frame = training_frame(data)
+    written = frame["text"].isin(set(data["synthetic"]["text"]))
+    assert written.sum() == len(data["synthetic"]) >= 500
+    assert np.allclose(frame.loc[written, "weight"], 2.5)
+    # they go before the simulated notes: the calibration split stays simulated
+    assert written.to_numpy().nonzero()[0].max() < len(frame) - len(data["train"])
 
 
 def test_pipeline_keeps_annotated_texts_out_of_weak_labels(datasets_dir: Path) -> None:

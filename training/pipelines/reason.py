@@ -36,6 +36,7 @@ from training.pipelines.runner import Evaluation, LoggableModel, frame_fingerpri
 from training.real_text import (
     load_annotated_labels,
     load_reason_dev_labels,
+    load_synthetic_labels,
     real_weak_labels,
     weak_holdout_mask,
 )
@@ -107,6 +108,10 @@ def load_data(params: dict[str, Any], settings: Settings) -> dict[str, Any]:
                 data["real_annotated_holdout"] = annotated[held].reset_index(drop=True)
             # an annotated complaint is never a weak label as well (nor, held out, trained on)
             exclude = exclude + annotated["text"].tolist()
+        if data_params.get("use_synthetic_labels", False):
+            synthetic = load_synthetic_labels(exclude_texts=exclude)
+            weight = float(data_params.get("synthetic_weight", 1.0))
+            data["synthetic"] = synthetic.assign(weight=weight)
         if data_params.get("use_weak_labels", False):
             weak = real_weak_labels(
                 datasets,
@@ -131,11 +136,11 @@ def weak_weights(weak: pd.DataFrame, data_params: dict[str, Any]) -> np.ndarray:
 
 
 def training_frame(data: dict[str, Any]) -> pd.DataFrame:
-    """Simulated training notes with the real labels (weak, then annotated) placed first
-    (oldest), so the model's time-ordered calibration split stays on simulated notes from the
-    latest period."""
+    """Simulated training notes with the real labels (weak, synthetic complaints, then
+    annotated) placed first (oldest), so the model's time-ordered calibration split stays on
+    simulated notes from the latest period."""
     frames = []
-    for name in ("weak", "annotated"):
+    for name in ("weak", "synthetic", "annotated"):
         if name in data and len(data[name]):
             real = data[name]
             frames.append(
@@ -222,7 +227,7 @@ class ReasonFamily:
 
     def fingerprint(self, data: dict[str, Any]) -> str:
         """Content hash of the training and evaluation texts and labels."""
-        keys = ("train", "weak", "annotated", *EVAL_SETS)
+        keys = ("train", "weak", "synthetic", "annotated", *EVAL_SETS)
         frames = [data[k][["text", "code"]] for k in keys if k in data]
         return frame_fingerprint(*frames)
 

@@ -159,8 +159,9 @@ def load_synthetic_labels(
     kept = []
     for row in rows:
         answers = {row["intended"], row["a"], row["b"]}
-        if not answers <= codes | {"NONE"}:
-            raise ValueError(f"{path}: {row['id']}: unknown codes {sorted(answers - codes)}")
+        unknown = answers - codes - {"NONE"}
+        if unknown:
+            raise ValueError(f"{path}: {row['id']}: unknown codes {sorted(unknown)}")
         if len(answers) == 1 and row["intended"] in codes:
             kept.append({"source": "synthetic", "text": str(row["text"]), "code": row["a"]})
     frame = pd.DataFrame(kept, columns=["source", "text", "code"])
